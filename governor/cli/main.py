@@ -1,0 +1,12 @@
+"""The ``governor`` command: one Typer app; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="governor",
+    help="Governor: test-data workflows (mask, subset, generate) and the service that runs them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)

@@ -1,0 +1,185 @@
+"""The workflow config, in the style of Synthesized TDK, parsed into typed models.
+
+Users bring configs written for TDK, so field names and enum values follow it. Every problem is
+reported with the path of the offending value (``tables[2].transformations[0].params.type``) so
+that a user can find it in a long YAML file.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from governor.engine.errors import ConfigError
+
+
+class Mode(StrEnum):
+    KEEP = "KEEP"
+    MASKING = "MASKING"
+    GENERATION = "GENERATION"
+
+
+class SchemaCreationMode(StrEnum):
+    CREATE_IF_NOT_EXISTS = "CREATE_IF_NOT_EXISTS"
+    DO_NOT_CREATE = "DO_NOT_CREATE"
+    CREATE = "CREATE"
+    DROP_AND_CREATE = "DROP_AND_CREATE"
+
+
+class TableTruncationMode(StrEnum):
+    DO_NOT_TRUNCATE = "DO_NOT_TRUNCATE"
+    TRUNCATE = "TRUNCATE"
+    IGNORE = "IGNORE"
+
+
+class SafetyMode(StrEnum):
+    STRICT = "STRICT"
+    RELAXED = "RELAXED"
+
+
+class CycleResolutionStrategy(StrEnum):
+    FAIL = "FAIL"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class TransformerParams(BaseModel):
+    """``params`` of a transformation: ``type`` names the transformer, the rest are its own.
+
+    The transformer's typed params model validates the rest (see ``governor.engine.transformers``).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Transformation(_Strict):
+    columns: list[str] = Field(min_length=1)
+    mode: Mode | None = None
+    params: TransformerParams
+
+
+class DefaultConfig(_Strict):
+    mode: Mode = Mode.KEEP
+    target_ratio: float = 1.0
+    insert_batch_size: int = Field(default=10_000, gt=0, le=1_000_000)
+
+    @field_validator("target_ratio")
+    @classmethod
+    def _only_full_copies(cls, value: float) -> float:
+        if value != 1.0:
+            raise ValueError("only 1.0 is supported until subsetting lands")
+        return value
+
+
+class TableConfig(_Strict):
+    table_name_with_schema: str = Field(min_length=1)
+    mode: Mode | None = None
+    target_ratio: float | None = None
+    transformations: list[Transformation] = []
+
+    @field_validator("target_ratio")
+    @classmethod
+    def _only_full_copies(cls, value: float | None) -> float | None:
+        if value is not None and value != 1.0:
+            raise ValueError("only 1.0 is supported until subsetting lands")
+        return value
+
+
+class ForeignKeyConfig(_Strict):
+    """A virtual foreign key: a relation the database does not declare but the data has."""
+
+    name: str | None = None
+    referencing_columns: list[str] = Field(min_length=1)
+    referenced_table: str = Field(min_length=1)
+    referenced_columns: list[str] = Field(min_length=1)
+
+
+class TableMetadata(_Strict):
+    table_name_with_schema: str = Field(min_length=1)
+    foreign_keys: list[ForeignKeyConfig] = []
+
+
+class Metadata(_Strict):
+    tables: list[TableMetadata] = []
+
+
+class WorkflowConfig(_Strict):
+    default_config: DefaultConfig = DefaultConfig()
+    tables: list[TableConfig] = []
+    schema_creation_mode: SchemaCreationMode = SchemaCreationMode.CREATE_IF_NOT_EXISTS
+    table_truncation_mode: TableTruncationMode = TableTruncationMode.DO_NOT_TRUNCATE
+    safety_mode: SafetyMode = SafetyMode.RELAXED
+    cycle_resolution_strategy: CycleResolutionStrategy = CycleResolutionStrategy.FAIL
+    global_seed: int | None = None
+    schemas: list[str] | None = None
+    metadata: Metadata = Metadata()
+
+
+def format_path(loc: tuple[int | str, ...]) -> str:
+    """``('tables', 2, 'mode')`` -> ``tables[2].mode``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "(config)"
+
+
+def _problems(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "enum":
+            message = f"{item['input']!r} is not one of {item['ctx']['expected']}"
+        elif "input" in item and not isinstance(item["input"], dict | list):
+            message = f"{message} (got {item['input']!r})"
+        problems.append(f"{format_path(loc)}: {message}")
+    return problems
+
+
+def parse_config(data: str | dict[str, Any]) -> WorkflowConfig:
+    """Parse YAML text (or an already loaded mapping) and validate it fully.
+
+    Transformer params are checked here too, so a config that parses is a config that can be
+    planned against any schema that has its tables and columns.
+    """
+    if isinstance(data, str):
+        try:
+            data = yaml.safe_load(data) if data.strip() else {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError([f"(config): not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"(config): expected a mapping at the top level, got {type(data).__name__}"])
+    try:
+        config = WorkflowConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc)) from None
+
+    from governor.engine.transformers import validate_params
+
+    problems = []
+    for t, table in enumerate(config.tables):
+        for i, transformation in enumerate(table.transformations):
+            path = f"tables[{t}].transformations[{i}].params"
+            problems.extend(validate_params(transformation.params, len(transformation.columns), path))
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -1,0 +1,61 @@
+"""The registry of named transformers (``params.type`` in a config) and how to build them."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from governor.engine.config import TransformerParams, format_path
+from governor.engine.transformers.base import ColumnContext, TransformContext, Transformer
+
+REGISTRY: dict[str, type[Transformer]] = {}
+
+T = TypeVar("T", bound=type[Transformer])
+
+
+def register(cls: T) -> T:
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_all() -> None:
+    # Importing the modules registers their transformers.
+    from governor.engine.transformers import (  # noqa: F401
+        constants,
+        dates,
+        generators,
+        hashing_transformers,
+        numbers,
+        people,
+        strings,
+    )
+
+
+def validate_params(params: TransformerParams, column_count: int, path: str) -> list[str]:
+    """Problems with one transformation's params, each prefixed with its config path."""
+    _load_all()
+    cls = REGISTRY.get(params.type)
+    if cls is None:
+        known = ", ".join(sorted(REGISTRY))
+        return [f"{path}.type: unknown transformer {params.type!r}; known: {known}"]
+    try:
+        typed = cls.Params.model_validate(params.options())
+    except ValidationError as exc:
+        return [
+            f"{path}.{format_path(tuple(item['loc']))}: "
+            + ("unknown parameter" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, "))
+            for item in exc.errors()
+        ]
+    problem = cls.check_columns(typed, column_count)
+    return [f"{path}: {problem}"] if problem else []
+
+
+def build(params: TransformerParams, context: TransformContext) -> Transformer:
+    """A transformer instance for validated params."""
+    _load_all()
+    cls = REGISTRY[params.type]
+    return cls(cls.Params.model_validate(params.options()), context)
+
+
+__all__ = ["REGISTRY", "ColumnContext", "TransformContext", "Transformer", "build", "register", "validate_params"]
