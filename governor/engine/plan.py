@@ -1,0 +1,295 @@
+"""The plan: what a run will do to each table, decided and checked before anything is written.
+
+Planning is where config meets schema. Every table and column the config names must exist, every
+masked key must carry its masking to the columns that reference it, and under STRICT every column
+must be accounted for; all of it fails here, with config paths, rather than halfway through a load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from governor.engine.config import Mode, SafetyMode, Transformation, WorkflowConfig
+from governor.engine.errors import ConfigError, SchemaError
+from governor.engine.schema import Schema, TableName
+from governor.engine.transformers import ColumnContext, TransformContext, Transformer, build
+
+
+def derive_seed(global_seed: int, origin: str) -> int:
+    """A 64-bit seed per configured column, stable across processes and Python versions."""
+    digest = hashlib.blake2b(f"{global_seed}:{origin}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+@dataclass(frozen=True)
+class ColumnTransform:
+    """One transformer applied to some columns of a table."""
+
+    columns: tuple[str, ...]
+    transformer: Transformer
+    origin: str  # where it was configured: the config path, or the key it was propagated from
+
+    @property
+    def type(self) -> str:
+        return self.transformer.name
+
+
+@dataclass
+class TablePlan:
+    name: TableName
+    table: sa.Table
+    mode: Mode
+    arrow_schema: pa.Schema
+    transforms: list[ColumnTransform] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        columns = {c.name: "keep" for c in self.table.columns}
+        for transform in self.transforms:
+            for column in transform.columns:
+                columns[column] = f"{transform.type} ({transform.origin})"
+        return {"table": str(self.name), "mode": self.mode.value, "columns": columns}
+
+
+@dataclass
+class Plan:
+    tables: list[TablePlan]
+    seed: int
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [t.describe() for t in self.tables]
+
+
+@dataclass
+class _Configured:
+    """A transformation as configured on one table, before it is bound to columns."""
+
+    path: str
+    table: TableName
+    transformation: Transformation
+    mode: Mode
+
+
+def build_plan(
+    config: WorkflowConfig,
+    schema: Schema,
+    arrow_schema: Callable[[sa.Table], pa.Schema],
+    seed: int,
+) -> Plan:
+    """Check the config against the schema and decide every table's work, parents first."""
+    problems: list[str] = []
+    table_modes: dict[TableName, Mode] = {name: config.default_config.mode for name in schema.tables}
+    configured: list[_Configured] = []
+    seen_tables: dict[TableName, str] = {}
+
+    for t, entry in enumerate(config.tables):
+        path = f"tables[{t}]"
+        name = schema.resolve(entry.table_name_with_schema)
+        if name is None:
+            problems.append(f"{path}.table_name_with_schema: {schema.unknown_table(entry.table_name_with_schema)}")
+            continue
+        if name in seen_tables:
+            problems.append(f"{path}.table_name_with_schema: {name} is already configured at {seen_tables[name]}")
+            continue
+        seen_tables[name] = path
+        table_mode = entry.mode or config.default_config.mode
+        table_modes[name] = table_mode
+        for i, transformation in enumerate(entry.transformations):
+            configured.append(
+                _Configured(f"{path}.transformations[{i}]", name, transformation, transformation.mode or table_mode)
+            )
+
+    for name, mode in table_modes.items():
+        if mode is Mode.GENERATION:
+            where = seen_tables.get(name, "default_config")
+            problems.append(f"{where}.mode: GENERATION is not supported yet ({name})")
+
+    plans = {
+        name: TablePlan(name, table, table_modes[name], arrow_schema(table)) for name, table in schema.tables.items()
+    }
+    transforms_by_column: dict[tuple[TableName, str], ColumnTransform] = {}
+    kept: set[tuple[TableName, str]] = set()
+    problems += _bind(configured, schema, plans, transforms_by_column, kept, seed)
+    if not problems:
+        problems += _propagate_keys(schema, plans, transforms_by_column)
+    if not problems and config.safety_mode is SafetyMode.STRICT:
+        problems += _strict_check(schema, plans, set(transforms_by_column) | kept)
+    if problems:
+        raise ConfigError(problems)
+
+    order = schema.load_order(plans)
+    return Plan([plans[name] for name in order], seed)
+
+
+def _bind(
+    configured: list[_Configured],
+    schema: Schema,
+    plans: dict[TableName, TablePlan],
+    transforms_by_column: dict[tuple[TableName, str], ColumnTransform],
+    kept: set[tuple[TableName, str]],
+    seed: int,
+) -> list[str]:
+    """Turn configured transformations into transformer instances on real columns.
+
+    Columns whose transformation resolves to KEEP are copied as is and recorded in ``kept``:
+    naming them is an explicit decision, which STRICT accepts.
+    """
+    problems = []
+    for item in configured:
+        plan = plans[item.table]
+        columns = item.transformation.columns
+        missing = [
+            f"{item.path}.columns[{i}]: no column {c!r} in {item.table}"
+            for i, c in enumerate(columns)
+            if c not in plan.table.columns
+        ]
+        if missing:
+            problems += missing
+            continue
+        duplicated = [c for c in columns if (item.table, c) in transforms_by_column or (item.table, c) in kept]
+        if duplicated:
+            problems.append(
+                f"{item.path}.columns: {', '.join(duplicated)} already transformed by another transformation"
+            )
+            continue
+        if item.mode is not Mode.MASKING:
+            kept.update((item.table, c) for c in columns)
+            continue
+        row_coherent = _is_row_coherent(item.transformation)
+        groups = [tuple(columns)] if row_coherent else [(c,) for c in columns]
+        for group in groups:
+            origin = item.path if row_coherent else f"{item.path} on {group[0]}"
+            transform = ColumnTransform(
+                group,
+                _instantiate(
+                    item.transformation, schema, plan, group, derive_seed(seed, f"{item.table}.{'.'.join(group)}")
+                ),
+                origin,
+            )
+            plan.transforms.append(transform)
+            for column in group:
+                transforms_by_column[(item.table, column)] = transform
+    return problems
+
+
+def _is_row_coherent(transformation: Transformation) -> bool:
+    from governor.engine.transformers import REGISTRY
+
+    return REGISTRY[transformation.params.type].row_coherent
+
+
+def _instantiate(
+    transformation: Transformation, schema: Schema, plan: TablePlan, columns: tuple[str, ...], seed: int
+) -> Transformer:
+    unique = schema.unique_columns(plan.name)
+    contexts = tuple(
+        ColumnContext(
+            name=c,
+            type=plan.arrow_schema.field(c).type,
+            unique=c in unique,
+            nullable=bool(plan.table.columns[c].nullable),
+        )
+        for c in columns
+    )
+    return build(transformation.params, TransformContext(seed=seed, columns=contexts))
+
+
+def _propagate_keys(
+    schema: Schema,
+    plans: dict[TableName, TablePlan],
+    transforms_by_column: dict[tuple[TableName, str], ColumnTransform],
+) -> list[str]:
+    """Mask every column that references a masked key with the same function, so joins still match.
+
+    Referencing columns are never configured on their own: masking only the child side of a
+    foreign key would leave it pointing at nothing.
+    """
+    problems = []
+    for ref in schema.references:
+        for column in ref.columns:
+            transform = transforms_by_column.get((ref.table, column))
+            if transform is not None:
+                problems.append(
+                    f"{transform.origin}: {ref.table}.{column} references {ref.parent}; configure the masking on "
+                    f"the referenced column, and the columns referencing it follow"
+                )
+    if problems:
+        return problems
+
+    pending = [key for key in transforms_by_column if schema.references_to(key[0])]
+    while pending:
+        parent, parent_column = pending.pop()
+        source = transforms_by_column[(parent, parent_column)]
+        for ref in schema.references_to(parent):
+            if parent_column not in ref.parent_columns:
+                continue
+            if source.transformer.row_coherent:
+                problems.append(
+                    f"{source.origin}: {parent}.{parent_column} is referenced by {ref.table}; "
+                    f"mask keys with a transformer that works column by column (e.g. unique_hashing)"
+                )
+                continue
+            child_column = ref.columns[ref.parent_columns.index(parent_column)]
+            if (ref.table, child_column) in transforms_by_column:
+                continue  # already propagated (a column can be reached by several paths)
+            plan = plans[ref.table]
+            child = ColumnTransform(
+                (child_column,),
+                type(source.transformer)(
+                    source.transformer.params,
+                    TransformContext(
+                        seed=source.transformer.context.seed,
+                        columns=(
+                            ColumnContext(
+                                name=child_column,
+                                type=plan.arrow_schema.field(child_column).type,
+                                unique=child_column in schema.unique_columns(ref.table),
+                                nullable=bool(plan.table.columns[child_column].nullable),
+                            ),
+                        ),
+                    ),
+                ),
+                f"same as {parent}.{parent_column}",
+            )
+            if plan.mode is Mode.KEEP:
+                plan.mode = Mode.MASKING
+            plan.transforms.append(child)
+            transforms_by_column[(ref.table, child_column)] = child
+            pending.append((ref.table, child_column))
+    return problems
+
+
+def _strict_check(
+    schema: Schema, plans: dict[TableName, TablePlan], accounted: set[tuple[TableName, str]]
+) -> list[str]:
+    """STRICT: in masked tables, every non-key column must be transformed or declared passthrough."""
+    problems = []
+    for name, plan in plans.items():
+        if plan.mode is not Mode.MASKING:
+            continue
+        keys = schema.key_columns(name)
+        unconfigured = [c.name for c in plan.table.columns if c.name not in keys and (name, c.name) not in accounted]
+        if unconfigured:
+            problems.append(
+                f"safety_mode: STRICT refuses {name}: columns {', '.join(unconfigured)} are neither transformed "
+                f"nor declared passthrough"
+            )
+    return problems
+
+
+def check_not_same_database(source_url: str, target_url: str) -> None:
+    """Refuse to write into the database being read: a masking run there would destroy the source."""
+    source, target = sa.make_url(source_url), sa.make_url(target_url)
+    same = (source.get_backend_name(), source.host, source.port, source.database) == (
+        target.get_backend_name(),
+        target.host,
+        target.port,
+        target.database,
+    )
+    if same and source.database not in (None, "", ":memory:"):
+        raise SchemaError("the target is the source database; refusing to write into the database being read")
