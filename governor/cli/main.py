@@ -10,3 +10,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+from governor.cli import transform  # noqa: E402
+
+transform.register(app)

@@ -1,0 +1,146 @@
+"""Execute a plan: stream every table source -> transformers -> target, parents first.
+
+Memory stays bounded by the batch size: batches flow through a generator from the source reader
+into the target writer, and the stop request is checked between two batches.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from governor.engine.config import WorkflowConfig, parse_config
+from governor.engine.connectors import open_connector
+from governor.engine.connectors.base import Connector
+from governor.engine.errors import RunStopped
+from governor.engine.plan import Plan, TablePlan, build_plan, check_not_same_database
+from governor.engine.schema import Schema
+
+EventKind = Literal["plan", "table_started", "rows", "table_finished", "log"]
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    kind: EventKind
+    table: str | None = None
+    rows: int = 0
+    total: int | None = None
+    message: str = ""
+
+
+@dataclass
+class TableReport:
+    table: str
+    mode: str
+    rows_read: int = 0
+    rows_written: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class RunReport:
+    tables: list[TableReport] = field(default_factory=list)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _never() -> bool:
+    return False
+
+
+def _ignore(event: RunEvent) -> None:
+    pass
+
+
+def prepare(config: WorkflowConfig, source: Connector, seed: int) -> Plan:
+    """Reflect the source and plan the run (also what ``--dry-run`` shows)."""
+    schema = Schema(source.reflect(config.schemas), source.default_schema(), config.metadata)
+    return build_plan(config, schema, source.arrow_schema, seed)
+
+
+def run_workflow(
+    config: str | WorkflowConfig,
+    source_url: str,
+    target_url: str,
+    on_event: Callable[[RunEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunReport:
+    """Run a workflow config from source to target; raise ``EngineError`` for what a user can fix."""
+    if isinstance(config, str):
+        config = parse_config(config)
+    emit = on_event or _ignore
+    stop = should_stop or _never
+    seed = config.global_seed if config.global_seed is not None else secrets.randbits(63)
+
+    check_not_same_database(source_url, target_url)
+    source = open_connector(source_url)
+    target = open_connector(target_url)
+    try:
+        source.check()
+        target.check()
+        plan = prepare(config, source, seed)
+        emit(RunEvent("plan", total=len(plan.tables), message=f"{len(plan.tables)} tables to load"))
+        target.prepare(
+            [t.table for t in plan.tables],
+            config.schema_creation_mode,
+            config.table_truncation_mode,
+        )
+        report = RunReport(seed=seed)
+        for table_plan in plan.tables:
+            if stop():
+                raise RunStopped("stopped before all tables were loaded")
+            report.tables.append(
+                _load_table(table_plan, source, target, config.default_config.insert_batch_size, emit, stop)
+            )
+        return report
+    finally:
+        source.close()
+        target.close()
+
+
+def _load_table(
+    plan: TablePlan,
+    source: Connector,
+    target: Connector,
+    batch_size: int,
+    emit: Callable[[RunEvent], None],
+    stop: Callable[[], bool],
+) -> TableReport:
+    name = str(plan.name)
+    report = TableReport(table=name, mode=plan.mode.value)
+    started = time.perf_counter()
+    total = source.count(plan.table)
+    emit(RunEvent("table_started", table=name, total=total))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in source.read(plan.table, batch_size):
+            if stop():
+                raise RunStopped(f"stopped while loading {name}")
+            report.rows_read += batch.num_rows
+            yield transform_batch(plan, batch)
+            emit(RunEvent("rows", table=name, rows=report.rows_read, total=total))
+
+    report.rows_written = target.write(plan.table, batches())
+    report.seconds = round(time.perf_counter() - started, 3)
+    emit(RunEvent("table_finished", table=name, rows=report.rows_written, total=total))
+    return report
+
+
+def transform_batch(plan: TablePlan, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Apply the table's transformers to one batch; untouched columns are passed along zero-copy."""
+    if not plan.transforms:
+        return batch
+    columns: list[pa.Array] = list(batch.columns)
+    index = {name: i for i, name in enumerate(batch.schema.names)}
+    for transform in plan.transforms:
+        outputs = transform.transformer.apply([columns[index[c]] for c in transform.columns])
+        for column, output in zip(transform.columns, outputs, strict=True):
+            columns[index[column]] = output
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
