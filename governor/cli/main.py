@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from governor.cli import transform
+
 app = typer.Typer(
     name="governor",
     help="Governor: test-data workflows (mask, subset, generate) and the service that runs them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-from governor.cli import transform  # noqa: E402
 
 transform.register(app)
