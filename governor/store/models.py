@@ -147,6 +147,8 @@ class WorkflowVersion(Base):
     workflow_id: Mapped[int] = mapped_column(sa.ForeignKey("workflows.id", ondelete="CASCADE"))
     version: Mapped[int]
     config_yaml: Mapped[str] = mapped_column(sa.Text)
+    # What this save changed ("created", "config, target"): a version is kept for every change.
+    summary: Mapped[str] = mapped_column(sa.String(200), default="")
     author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
