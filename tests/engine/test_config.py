@@ -1,0 +1,109 @@
+"""Config parsing: TDK-style YAML in, typed models out, and every problem named by its path."""
+
+from __future__ import annotations
+
+import pytest
+
+from governor.engine.config import Mode, SafetyMode, SchemaCreationMode, TableTruncationMode, parse_config
+from governor.engine.errors import ConfigError
+
+FULL = """
+default_config:
+  mode: MASKING
+  target_ratio: 1.0
+  insert_batch_size: 5000
+global_seed: 42
+safety_mode: STRICT
+schema_creation_mode: DROP_AND_CREATE
+table_truncation_mode: TRUNCATE
+schemas: [public]
+tables:
+  - table_name_with_schema: public.customers
+    mode: MASKING
+    transformations:
+      - columns: [first_name, last_name, email]
+        params:
+          type: person_generator
+          column_templates: ["${first_name}", "${last_name}", "${email}"]
+      - columns: [id]
+        params:
+          type: unique_hashing
+  - table_name_with_schema: public.orders
+    mode: KEEP
+metadata:
+  tables:
+    - table_name_with_schema: public.orders
+      foreign_keys:
+        - referencing_columns: [customer_ref]
+          referenced_table: public.customers
+          referenced_columns: [id]
+"""
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    return caught.value.problems
+
+
+def test_full_config_parses_into_typed_models() -> None:
+    config = parse_config(FULL)
+    assert config.default_config.mode is Mode.MASKING
+    assert config.default_config.insert_batch_size == 5000
+    assert config.global_seed == 42
+    assert config.safety_mode is SafetyMode.STRICT
+    assert config.schema_creation_mode is SchemaCreationMode.DROP_AND_CREATE
+    assert config.table_truncation_mode is TableTruncationMode.TRUNCATE
+    assert config.tables[0].transformations[0].params.type == "person_generator"
+    assert config.tables[0].transformations[0].params.options() == {
+        "column_templates": ["${first_name}", "${last_name}", "${email}"]
+    }
+    assert config.tables[1].mode is Mode.KEEP
+    assert config.metadata.tables[0].foreign_keys[0].referenced_columns == ["id"]
+
+
+def test_defaults_of_an_empty_config() -> None:
+    config = parse_config("")
+    assert config.default_config.mode is Mode.KEEP
+    assert config.schema_creation_mode is SchemaCreationMode.CREATE_IF_NOT_EXISTS
+    assert config.table_truncation_mode is TableTruncationMode.DO_NOT_TRUNCATE
+    assert config.global_seed is None
+
+
+def test_unknown_transformer_names_the_path_and_the_known_ones() -> None:
+    text = FULL.replace("type: unique_hashing", "type: foo")
+    [problem] = problems_of(text)
+    assert problem.startswith("tables[0].transformations[1].params.type: unknown transformer 'foo'; known: ")
+    assert "person_generator" in problem
+
+
+def test_unknown_key_and_bad_enum_are_both_reported_with_paths() -> None:
+    text = FULL.replace("    mode: KEEP", "    mode: KEPT\n    colour: blue")
+    problems = problems_of(text)
+    assert any(p.startswith("tables[1].mode: 'KEPT' is not one of") for p in problems), problems
+    assert "tables[1].colour: unknown key" in problems
+
+
+def test_bad_transformer_param_is_named() -> None:
+    text = FULL.replace("type: unique_hashing", "type: unique_hashing\n          nonsense: 1")
+    [problem] = problems_of(text)
+    assert problem.startswith("tables[0].transformations[1].params.nonsense: ")
+
+
+def test_subsetting_ratio_is_refused_until_supported() -> None:
+    [problem] = problems_of(FULL.replace("target_ratio: 1.0", "target_ratio: 0.5"))
+    assert problem.startswith("default_config.target_ratio: ")
+    assert "0.5" in problem
+
+
+def test_not_yaml_and_not_a_mapping() -> None:
+    [problem] = problems_of("tables: [unclosed")
+    assert problem.startswith("(config): not valid YAML at line")
+    [problem] = problems_of("- just\n- a list\n")
+    assert "expected a mapping" in problem
+
+
+def test_empty_columns_list_is_refused() -> None:
+    text = FULL.replace("columns: [id]", "columns: []")
+    [problem] = problems_of(text)
+    assert problem.startswith("tables[0].transformations[1].columns: ")
