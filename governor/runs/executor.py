@@ -1,0 +1,31 @@
+"""What the service asks of an executor: run queued runs somewhere, and let them be stopped.
+
+The store is the source of truth: a run is QUEUED in the store before ``submit`` is called, and
+a stop is persisted (the run's stop flag) before ``stop`` is called, so an executor that misses a
+call still finds the work to do in the store.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class Executor(ABC):
+    @abstractmethod
+    def start(self) -> None:
+        """Begin taking queued runs, including those queued before this process started."""
+
+    @abstractmethod
+    def submit(self, run_id: int) -> None:
+        """A run was queued: take it as soon as a worker and its target are free."""
+
+    def stop(self, run_id: int) -> None:  # noqa: B027 - a hook, not every executor needs it
+        """A stop of the run was persisted.
+
+        Workers of every executor read the run's stop flag between batches, so this is only a
+        hook for executors that must also tell a remote worker (Procrastinate's abort).
+        """
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Stop taking runs and end the running ones; they are FAILED as the server stopped."""

@@ -1,0 +1,164 @@
+"""One workflow run, executed in a worker process: the engine, its events, heartbeats and stop.
+
+This module is what a worker process imports (the local executor preloads it in its fork server,
+so that starting a run costs a fork, not an interpreter start-up). It owns no scheduling: the run
+arrives RUNNING, and this code moves it to a terminal state, writing its log lines, progress and
+per-table report to the store on the way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, replace
+
+from governor.engine.errors import EngineError, RunStopped
+from governor.engine.runner import RunEvent, RunReport, run_workflow
+from governor.runs import service
+from governor.runs.service import Progress
+from governor.settings import Settings
+from governor.store.crypto import UndecryptableError, decrypt, redact
+from governor.store.db import Store
+from governor.store.models import DataSource, RunStatus, WorkflowVersion
+
+logger = logging.getLogger(__name__)
+
+# The engine asks between every two batches; the store is read at most this often.
+STOP_CHECK_SECONDS = 0.2
+HEARTBEAT_SECONDS = 1.0
+
+
+class _Job:
+    """The state of one run inside its worker process, shared by the engine and the heartbeat."""
+
+    def __init__(self, store: Store, run_id: int) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.progress = Progress(tables_total=0, tables_done=0, rows_done=0)
+        self._rows_before_table = 0
+        self._stop = False
+        self._stop_checked = 0.0
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        with self.store.session() as session:
+            service.add_log(session, self.run_id, redact(message), level)
+
+    def on_event(self, event: RunEvent) -> None:
+        if event.kind == "plan":
+            self.progress = replace(self.progress, tables_total=event.total or 0)
+            self.log(event.message)
+        elif event.kind == "table_started":
+            self.log(f"{event.table}: started ({event.total} rows)")
+        elif event.kind == "rows":
+            self.progress = replace(self.progress, rows_done=self._rows_before_table + event.rows)
+        elif event.kind == "table_finished":
+            self._rows_before_table += event.rows
+            self.progress = replace(
+                self.progress, tables_done=self.progress.tables_done + 1, rows_done=self._rows_before_table
+            )
+            self.log(f"{event.table}: {event.rows} rows written")
+        else:
+            self.log(event.message)
+
+    def should_stop(self) -> bool:
+        now = time.monotonic()
+        if not self._stop and now - self._stop_checked >= STOP_CHECK_SECONDS:
+            self._stop_checked = now
+            with self.store.session() as session:
+                self._stop = service.stop_requested(session, self.run_id)
+        return self._stop
+
+    def beat(self) -> None:
+        with self.store.session() as session:
+            service.heartbeat(session, self.run_id, self.worker_id, self.progress)
+
+
+def _watch(job: _Job, parent: int, done: threading.Event) -> None:
+    """Heartbeats while the run goes on; exit at once if the server that started us is gone.
+
+    A worker whose server died must not go on writing the target: the next server fails the run
+    at start-up and may start another run on the same target.
+    """
+    last_beat = 0.0
+    while not done.wait(STOP_CHECK_SECONDS):
+        if os.getppid() != parent:
+            logger.error("run %s: the server is gone; the worker exits", job.run_id)
+            os._exit(1)
+        if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+            last_beat = time.monotonic()
+            try:
+                job.beat()
+            except Exception:
+                logger.exception("run %s: heartbeat failed", job.run_id)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: RunStatus
+    error: str | None = None
+    report: RunReport | None = None
+    note: str = ""
+
+
+def _completed(report: RunReport, seconds: float) -> _Outcome:
+    rows = sum(table.rows_written for table in report.tables)
+    note = f"completed: {len(report.tables)} tables, {rows} rows written in {seconds:.1f} s"
+    return _Outcome(RunStatus.COMPLETED, report=report, note=note)
+
+
+def _failed(error: str) -> _Outcome:
+    return _Outcome(RunStatus.FAILED, error=error, note=f"failed: {error}")
+
+
+def _run(job: _Job, settings: Settings) -> _Outcome:
+    """Run the engine and say how the run ended."""
+    started = time.monotonic()
+    with job.store.session() as session:
+        run = service.get_run(session, job.run_id)
+        version = session.get_one(WorkflowVersion, run.workflow_version_id)
+        source = session.get_one(DataSource, version.workflow.source_id)
+        target = session.get_one(DataSource, run.target_id)
+        config_yaml = version.config_yaml
+        job.log(f"source {source.name} ({source.url_display}), target {target.name} ({target.url_display})")
+        try:
+            source_url = decrypt(source.url_encrypted, settings)
+            target_url = decrypt(target.url_encrypted, settings)
+        except UndecryptableError as exc:
+            return _failed(str(exc))
+    try:
+        report = run_workflow(config_yaml, source_url, target_url, job.on_event, job.should_stop)
+    except RunStopped as exc:
+        return _Outcome(RunStatus.STOPPED, note=f"stopped: {exc}")
+    except EngineError as exc:
+        return _failed(redact(str(exc)))
+    except Exception as exc:
+        logger.error("run %s: internal error\n%s", job.run_id, redact("".join(traceback.format_exception(exc))))
+        return _failed(redact(f"internal error: {type(exc).__name__}: {exc}"))
+    return _completed(report, time.monotonic() - started)
+
+
+def execute(run_id: int, settings: Settings) -> None:
+    """The worker process's entry point: take the RUNNING run to a terminal state."""
+    logging.basicConfig(level=settings.log_level)
+    store = Store(settings.effective_database_url)
+    job = _Job(store, run_id)
+    done = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(job, os.getppid(), done), daemon=True)
+    watcher.start()
+    try:
+        outcome = _run(job, settings)
+        report = outcome.report.to_dict() if outcome.report is not None else None
+        with store.session() as session:
+            if service.finish_run(session, run_id, outcome.status, outcome.error, report):
+                ended = service.get_run(session, run_id).status
+                note = outcome.note if ended == outcome.status else f"stopped after the last batch; {outcome.note}"
+                service.add_log(session, run_id, note, "ERROR" if ended == RunStatus.FAILED else "INFO")
+    finally:
+        done.set()
+        watcher.join()
+        store.dispose()
