@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from governor.cli import transform
+from governor.cli import admin, transform
 
 app = typer.Typer(
     name="governor",
@@ -14,3 +14,4 @@ app = typer.Typer(
 )
 
 transform.register(app)
+admin.register(app)
