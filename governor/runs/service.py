@@ -15,32 +15,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from governor.store.models import RunLog, RunStatus, Workflow, WorkflowRun, utcnow
+from governor.store.errors import Conflict, NotFound
+from governor.store.models import RunLog, RunStatus, WorkflowRun, utcnow
+from governor.store.workflows import get_workflow
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.STOPPING)
 STARTED = (RunStatus.RUNNING, RunStatus.STOPPING)
 SERVER_STOPPED = "the Governor server stopped during the run; start the run again"
 
 
-class RunLookupError(LookupError):
-    """A workflow or run that does not exist (404); the message names it."""
-
-
-class RunConflict(Exception):
-    """The run's state does not allow what was asked (409); the message says why."""
-
-
-def get_workflow(session: Session, workflow_id: int) -> Workflow:
-    workflow = session.get(Workflow, workflow_id)
-    if workflow is None:
-        raise RunLookupError(f"workflow {workflow_id} not found")
-    return workflow
-
-
 def get_run(session: Session, run_id: int) -> WorkflowRun:
     run = session.get(WorkflowRun, run_id, populate_existing=True)
     if run is None:
-        raise RunLookupError(f"workflow run {run_id} not found")
+        raise NotFound(f"workflow run {run_id} not found")
     return run
 
 
@@ -91,14 +78,14 @@ def stop_run(session: Session, run_id: int) -> WorkflowRun:
     else:
         run = get_run(session, run_id)
         if run.status != RunStatus.STOPPING:
-            raise RunConflict(f"workflow run {run_id} has already ended ({run.status.value})")
+            raise Conflict(f"workflow run {run_id} has already ended ({run.status.value})")
     return get_run(session, run_id)
 
 
 def stop_workflow(session: Session, workflow_id: int) -> WorkflowRun:
     """Stop every active run of the workflow and return the newest, the one a client just started.
 
-    Raises ``RunConflict`` when nothing is queued or running.
+    Raises ``Conflict`` when nothing is queued or running.
     """
     get_workflow(session, workflow_id)
     active = session.scalars(
@@ -110,10 +97,10 @@ def stop_workflow(session: Session, workflow_id: int) -> WorkflowRun:
     for run_id in active:
         try:
             stopped.append(stop_run(session, run_id))
-        except RunConflict:
+        except Conflict:
             continue  # it ended between the select and the stop
     if not stopped:
-        raise RunConflict(f"workflow {workflow_id} has no queued or running run to stop")
+        raise Conflict(f"workflow {workflow_id} has no queued or running run to stop")
     return stopped[0]
 
 

@@ -13,15 +13,16 @@ import os
 import socket
 import threading
 import time
-import traceback
 from dataclasses import dataclass, replace
 
 from governor.engine.errors import EngineError, RunStopped
 from governor.engine.runner import RunEvent, RunReport, run_workflow
 from governor.runs import service
+from governor.runs.logformat import configure_logging
 from governor.runs.service import Progress
 from governor.settings import Settings
-from governor.store.crypto import UndecryptableError, decrypt, redact
+from governor.store.crypto import UndecryptableError, redact
+from governor.store.datasources import connection_url
 from governor.store.db import Store
 from governor.store.models import DataSource, RunStatus, WorkflowVersion
 
@@ -126,8 +127,8 @@ def _run(job: _Job, settings: Settings) -> _Outcome:
         config_yaml = version.config_yaml
         job.log(f"source {source.name} ({source.url_display}), target {target.name} ({target.url_display})")
         try:
-            source_url = decrypt(source.url_encrypted, settings)
-            target_url = decrypt(target.url_encrypted, settings)
+            source_url = connection_url(source, settings)
+            target_url = connection_url(target, settings)
         except UndecryptableError as exc:
             return _failed(str(exc))
     try:
@@ -137,14 +138,14 @@ def _run(job: _Job, settings: Settings) -> _Outcome:
     except EngineError as exc:
         return _failed(redact(str(exc)))
     except Exception as exc:
-        logger.error("run %s: internal error\n%s", job.run_id, redact("".join(traceback.format_exception(exc))))
+        logger.exception("run %s: internal error", job.run_id)
         return _failed(redact(f"internal error: {type(exc).__name__}: {exc}"))
     return _completed(report, time.monotonic() - started)
 
 
 def execute(run_id: int, settings: Settings) -> None:
     """The worker process's entry point: take the RUNNING run to a terminal state."""
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings)
     store = Store(settings.effective_database_url)
     job = _Job(store, run_id)
     done = threading.Event()

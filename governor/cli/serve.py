@@ -1,0 +1,124 @@
+"""``governor serve``: the server, its APIs and its worker processes, on one machine.
+
+Start-up order matters: the home lock and the listening socket come first, so that a second
+server on the same home or port fails before it touches anything; only then are runs left
+RUNNING by a dead server failed (no live server can still be running them) and the executor
+started, which picks up the runs that stayed QUEUED.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from governor.api.app import create_app
+from governor.cli.transform import fail
+from governor.runs import service
+from governor.runs.local import LocalExecutor
+from governor.runs.logformat import configure_logging
+from governor.settings import Settings
+from governor.store.crypto import redact
+from governor.store.db import Store, open_store
+
+logger = logging.getLogger("governor.serve")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from ``GOVERNOR_*`` variables, with the command-line flags that were given on top."""
+    try:
+        return Settings(**{name: value for name, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise fail(f"bad configuration: {problems}") from None
+
+
+@contextmanager
+def _home_lock(home: Path) -> Iterator[None]:
+    """One server per home: it alone may fail the runs it finds RUNNING at start-up."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(home / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise fail(f"another governor serve is already running with the home {home}") from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _open_store(settings: Settings) -> Store:
+    try:
+        return open_store(settings)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise fail(f"cannot open the metadata store: {redact(reason)}") from None
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [env GOVERNOR_HOST; 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [env GOVERNOR_PORT; 8081]")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Runs executed at once, each in its own process [env GOVERNOR_WORKERS; 2]")
+    ] = None,
+    home: Annotated[Path | None, typer.Option(help="Governor home folder [env GOVERNOR_HOME; ~/.governor]")] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR [env GOVERNOR_LOG_LEVEL]")
+    ] = None,
+    log_format: Annotated[str | None, typer.Option(help="text or json [env GOVERNOR_LOG_FORMAT]")] = None,
+) -> None:
+    """Serve the External API and the management API, and execute workflow runs."""
+    settings = load_settings(
+        host=host, port=port, workers=workers, home=home, log_level=log_level, log_format=log_format
+    )
+    if settings.executor != "local":
+        raise fail(f"GOVERNOR_EXECUTOR={settings.executor} is not available in this version; use local")
+    configure_logging(settings)
+    with _home_lock(settings.home):
+        listener = _listen(settings.host, settings.port)
+        store = _open_store(settings)
+        with store.session() as session:
+            failed = service.fail_started_runs(session, service.SERVER_STOPPED)
+        if failed:
+            logger.warning("runs %s were running when the server stopped: now FAILED", failed)
+        executor = LocalExecutor(settings, store)
+        executor.start()
+        try:
+            config = uvicorn.Config(
+                create_app(settings, store, executor), log_config=None, log_level=settings.log_level.lower()
+            )
+            logger.info(
+                "Governor serving on http://%s:%s (home %s, %s workers)",
+                settings.host,
+                settings.port,
+                settings.home,
+                settings.workers,
+            )
+            uvicorn.Server(config).run(sockets=[listener])
+        finally:
+            executor.shutdown()
+            store.dispose()
+            listener.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
