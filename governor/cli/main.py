@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from governor.cli import admin, transform
+from governor.cli import admin, run, serve, transform
 
 app = typer.Typer(
     name="governor",
@@ -15,3 +15,5 @@ app = typer.Typer(
 
 transform.register(app)
 admin.register(app)
+serve.register(app)
+run.register(app)
