@@ -1,0 +1,53 @@
+"""Opening a database by URL: the connector class is chosen by the URL's scheme."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from governor.engine.connectors.base import Connector
+from governor.engine.connectors.postgres import PostgresConnector
+from governor.engine.connectors.sql import SqlAlchemyConnector
+from governor.engine.connectors.sqlite import SqliteConnector
+from governor.engine.connectors.urls import connection_failed, mask_url
+from governor.engine.errors import ConnectionFailed
+
+__all__ = ["Connector", "open_connector"]
+
+_POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2")
+
+
+def open_connector(url: str) -> Connector:
+    """The connector for ``url``, checked to connect; ``ConnectionFailed`` (password masked) if not.
+
+    ``postgres://``, ``postgresql://`` and ``postgresql+psycopg://`` open PostgreSQL through
+    psycopg 3, ``sqlite:///path`` a SQLite file, anything else SQLAlchemy's dialect for it
+    (MySQL and MariaDB among them, once their driver is installed).
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        # Not echoed: where the password is in a malformed URL cannot be told.
+        raise ConnectionFailed(
+            "not a database URL; expected dialect[+driver]://user:password@host:port/database or sqlite:///path"
+        ) from None
+    try:
+        if parsed.drivername in _POSTGRES_SCHEMES:
+            normalized = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+            connector: Connector = PostgresConnector(normalized)
+            connector.url = url
+        elif parsed.get_backend_name() == "sqlite":
+            connector = SqliteConnector(url)
+        else:
+            connector = SqlAlchemyConnector(url, sa.create_engine(parsed))
+    except (sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise ConnectionFailed(
+            f"cannot open {mask_url(url)}: no driver installed for {parsed.drivername!r} ({exc})"
+        ) from None
+    except (sa.exc.ArgumentError, TypeError, ValueError) as exc:
+        raise connection_failed(url, exc) from None
+    try:
+        connector.check()
+    except ConnectionFailed:
+        connector.close()
+        raise
+    return connector

@@ -1,0 +1,272 @@
+"""The generic connector: any database SQLAlchemy has a dialect and an installed driver for.
+
+Reads stream through server-side cursors (``yield_per``), writes are ``executemany`` inserts in
+one transaction per table. SQLite and PostgreSQL specialize it; MySQL, MariaDB and the others
+work through it as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from governor.engine.config import SchemaCreationMode, TableTruncationMode
+from governor.engine.connectors.base import Connector
+from governor.engine.connectors.types import arrow_schema, target_type, wire_type
+from governor.engine.connectors.urls import connection_failed, first_line
+from governor.engine.errors import SchemaError
+
+TableKey = tuple[str | None, str]
+
+
+def describe(key: TableKey) -> str:
+    schema, name = key
+    return f"{schema}.{name}" if schema else name
+
+
+class SqlAlchemyConnector(Connector):
+    """A database reached through a SQLAlchemy engine."""
+
+    def __init__(self, url: str, engine: sa.Engine) -> None:
+        super().__init__(url)
+        self.engine = engine
+        self._target_metadata = sa.MetaData()
+        self._targets: dict[TableKey, sa.Table] = {}
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def check(self) -> None:
+        try:
+            with self.engine.connect():
+                pass
+        except sa.exc.DBAPIError as exc:
+            raise connection_failed(self.url, exc) from None
+
+    def default_schema(self) -> str | None:
+        return sa.inspect(self.engine).default_schema_name
+
+    def reflect(self, schemas: list[str] | None = None) -> sa.MetaData:
+        """Tables of the default schema carry no schema name, those of other schemas do."""
+        default = self.default_schema()
+        metadata = sa.MetaData()
+        for schema in schemas or [None]:
+            metadata.reflect(bind=self.engine, schema=None if schema == default else schema)
+        for table in metadata.tables.values():
+            table.info["dialect"] = self.dialect
+        return metadata
+
+    def arrow_schema(self, table: sa.Table) -> pa.Schema:
+        return arrow_schema(table, self.dialect)
+
+    def count(self, table: sa.Table) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+    # Reading
+
+    def read(self, table: sa.Table, batch_size: int) -> Iterator[pa.RecordBatch]:
+        schema = self.arrow_schema(table)
+        columns = [self._read_expression(column, field) for column, field in zip(table.columns, schema, strict=True)]
+        with self._read_connection() as conn:
+            self._begin_read(conn)
+            result = conn.execution_options(yield_per=batch_size).execute(sa.select(*columns).select_from(table))
+            for rows in result.partitions():
+                values = list(zip(*rows, strict=True))
+                arrays = [pa.array(column, type=field.type) for column, field in zip(values, schema, strict=True)]
+                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    def _read_expression(self, column: sa.Column, field: pa.Field) -> sa.ColumnElement:
+        """Values as the canonical type wants them: text in the database's own form for strings."""
+        if pa.types.is_string(field.type) and not isinstance(column.type, sa.String):
+            return sa.cast(column, sa.Text).label(column.name)
+        return sa.type_coerce(column, wire_type(field.type)).label(column.name)
+
+    def _read_connection(self) -> sa.Connection:
+        return self.engine.connect()
+
+    def _begin_read(self, conn: sa.Connection) -> None:
+        """Start the read transaction, read-only where the database can enforce it."""
+        if self.dialect in ("mysql", "mariadb"):
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+    # Writing
+
+    def write(self, table: sa.Table, batches: Iterable[pa.RecordBatch]) -> int:
+        """Rows the target refuses (a broken key, a value too long) fail the table in one line."""
+        target = self._target(table)
+        try:
+            return self._load(target, batches)
+        except (sa.exc.DBAPIError, *self._driver_errors) as exc:
+            raise SchemaError(f"cannot load table {describe(self._key(target))}: {first_line(exc)}") from None
+
+    _driver_errors: tuple[type[Exception], ...] = ()
+
+    def _load(self, target: sa.Table, batches: Iterable[pa.RecordBatch]) -> int:
+        written = 0
+        with self.engine.begin() as conn:
+            self._begin_write(conn)
+            insert = None
+            for batch in batches:
+                if insert is None:
+                    insert = sa.insert(self._wire_table(target, batch.schema))
+                if batch.num_rows:
+                    conn.execute(insert, batch.to_pylist())
+                    written += batch.num_rows
+            self._after_load(conn, target)
+        return written
+
+    def _wire_table(self, target: sa.Table, schema: pa.Schema) -> sa.TableClause:
+        """The target table with each column typed by how its Arrow values bind."""
+        missing = [name for name in schema.names if name not in target.columns]
+        if missing:
+            raise SchemaError(f"table {describe(self._key(target))} in the target has no column {', '.join(missing)}")
+        columns = [sa.column(field.name, wire_type(field.type)) for field in schema]
+        return sa.table(target.name, *columns, schema=target.schema)
+
+    def _begin_write(self, conn: sa.Connection) -> None:
+        """Hook: session settings for a load."""
+
+    def _after_load(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Hook: work after a table's rows are in (sequences, say)."""
+
+    # Preparing the target
+
+    def _key(self, table: sa.Table) -> TableKey:
+        return (table.schema, table.name)
+
+    def _target_key(self, source: sa.Table) -> TableKey:
+        """Where a source table goes: the same schema in a database of the same kind, else the default."""
+        return (source.schema if self._same_dialect(source) else None, source.name)
+
+    def _same_dialect(self, source: sa.Table) -> bool:
+        """Reflected tables know their dialect (see ``reflect``); others are taken as ours."""
+        return source.info.get("dialect", self.dialect) == self.dialect
+
+    def _target(self, source: sa.Table) -> sa.Table:
+        key = self._target_key(source)
+        if key not in self._targets:
+            if not sa.inspect(self.engine).has_table(key[1], schema=key[0]):
+                raise SchemaError(f"table {describe(key)} does not exist in the target")
+            self._targets[key] = sa.Table(key[1], sa.MetaData(), schema=key[0], autoload_with=self.engine)
+        return self._targets[key]
+
+    def prepare(
+        self,
+        tables: list[sa.Table],
+        creation: SchemaCreationMode,
+        truncation: TableTruncationMode,
+    ) -> None:
+        keys = [self._target_key(table) for table in tables]
+        inspector = sa.inspect(self.engine)
+        existing = [key for key in keys if inspector.has_table(key[1], schema=key[0])]
+        missing = [key for key in keys if key not in existing]
+        if creation is SchemaCreationMode.DO_NOT_CREATE and missing:
+            names = ", ".join(describe(key) for key in missing)
+            raise SchemaError(f"schema_creation_mode is DO_NOT_CREATE, but the target has no table {names}")
+        if creation is SchemaCreationMode.CREATE and existing:
+            names = ", ".join(describe(key) for key in existing)
+            raise SchemaError(f"schema_creation_mode is CREATE, but the target already has table {names}")
+        if creation is SchemaCreationMode.DROP_AND_CREATE:
+            kept = []
+        else:
+            kept = [self._target(table) for table, key in zip(tables, keys, strict=True) if key in existing]
+        if truncation is TableTruncationMode.DO_NOT_TRUNCATE:
+            self._refuse_non_empty(kept)
+
+        with self.engine.begin() as conn:
+            self._begin_write(conn)
+            if creation is SchemaCreationMode.DROP_AND_CREATE:
+                self._drop(conn, [key for key in reversed(keys) if key in existing])
+                created = self._copy_tables(conn, tables)
+            else:
+                created = self._copy_tables(conn, [t for t, key in zip(tables, keys, strict=True) if key in missing])
+            self._create(conn, created)
+            if truncation is TableTruncationMode.TRUNCATE and kept:
+                self._truncate(conn, kept)
+        for table in created:
+            self._targets[self._key(table)] = table
+
+    def _refuse_non_empty(self, tables: list[sa.Table]) -> None:
+        """DO_NOT_TRUNCATE, as in TDK: existing rows are never mixed with loaded ones."""
+        with self.engine.connect() as conn:
+            full = [
+                describe(self._key(table))
+                for table in tables
+                if conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None
+            ]
+        if full:
+            raise SchemaError(
+                f"table_truncation_mode is DO_NOT_TRUNCATE, but target table {', '.join(full)} is not empty; "
+                "use TRUNCATE to empty it first or IGNORE to add rows to it"
+            )
+
+    def _drop(self, conn: sa.Connection, keys: list[TableKey]) -> None:
+        """Drop tables, children first."""
+        preparer = self.engine.dialect.identifier_preparer
+        for schema, name in keys:
+            conn.exec_driver_sql(
+                f"DROP TABLE {preparer.quote_schema(schema) + '.' if schema else ''}"
+                f"{preparer.quote(name)}{self._drop_suffix()}"
+            )
+
+    def _drop_suffix(self) -> str:
+        return ""
+
+    def _truncate(self, conn: sa.Connection, tables: list[sa.Table]) -> None:
+        """Empty tables, children first, inside the load's transaction settings."""
+        for table in reversed(tables):
+            conn.execute(sa.delete(table))
+
+    def _copy_tables(self, conn: sa.Connection, sources: list[sa.Table]) -> list[sa.Table]:
+        """Copies of source tables in the target's metadata, adapted to this dialect."""
+        self._target_metadata = sa.MetaData()
+        copies = []
+        for source in sources:
+            same = self._same_dialect(source)
+            copy = source.to_metadata(
+                self._target_metadata,
+                schema=source.schema if same else None,
+                referred_schema_fn=lambda _t, _s, _c, referred, same=same: referred if same else None,
+            )
+            copy.info["dialect"] = self.dialect
+            if not same:
+                self._adapt(copy, source)
+            copies.append(copy)
+        for copy in copies:
+            self._resolve_foreign_keys(conn, copy)
+        return copies
+
+    def _adapt(self, copy: sa.Table, source: sa.Table) -> None:
+        """Types, defaults and checks of another dialect, made into this one's."""
+        source_dialect = source.info.get("dialect", "")
+        for column, original in zip(copy.columns, source.columns, strict=True):
+            column.type = target_type(original.type, source_dialect, self.engine.dialect)
+            column.server_default = None
+            column.identity = None
+        for constraint in [c for c in copy.constraints if isinstance(c, sa.CheckConstraint)]:
+            copy.constraints.discard(constraint)
+
+    def _resolve_foreign_keys(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Keep foreign keys to tables being created or already in the target; drop the others."""
+        for constraint in list(table.foreign_key_constraints):
+            parent = constraint.elements[0].target_fullname.rsplit(".", 1)[0]
+            if parent in self._target_metadata.tables:
+                continue
+            schema, _, name = parent.rpartition(".")
+            if sa.inspect(conn).has_table(name, schema=schema or None):
+                sa.Table(name, self._target_metadata, schema=schema or None, autoload_with=conn)
+                continue
+            table.constraints.discard(constraint)
+            for element in constraint.elements:
+                element.parent.foreign_keys.discard(element)
+            table.foreign_keys.difference_update(constraint.elements)
+
+    def _create(self, conn: sa.Connection, tables: list[sa.Table]) -> None:
+        self._target_metadata.create_all(conn, tables=tables)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,115 @@
+"""The canonical Arrow types every connector reads columns as, and how they map back to SQL.
+
+Transformers and targets see the same Arrow type for a column whichever database it came from:
+
+===============================================  ==========================================
+SQL type                                         Arrow type
+===============================================  ==========================================
+smallint / integer / bigint                      int16 / int32 / int64 (SQLite integers: int64)
+numeric(p, s), decimal(p, s), p <= 38            decimal128(p, s)
+numeric without precision (or p > 38)            string (the database's text form, exact)
+real / double precision                          float32 / float64 (SQLite REAL: float64)
+text, varchar(n), char(n)                        string
+boolean                                          bool
+date                                             date32
+time (without time zone)                         time64('us')
+timestamp                                        timestamp('us')
+timestamp with time zone                         timestamp('us', tz='UTC')
+bytea, blob                                      binary
+uuid, json, jsonb, arrays, enums, anything else  string, in PostgreSQL's text form
+===============================================  ==========================================
+
+NULL is allowed everywhere. Carrying PostgreSQL's own text form for the types Arrow has no
+equivalent of means PostgreSQL -> PostgreSQL copies them exactly, and other databases still
+receive a readable value.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+MAX_DECIMAL128_PRECISION = 38
+
+
+def arrow_type(sql_type: sa.types.TypeEngine, dialect: str) -> pa.DataType:
+    """The canonical Arrow type of a reflected column type of the given dialect."""
+    wide_integers = dialect == "sqlite"  # SQLite stores every INTEGER in 64 bits
+    if isinstance(sql_type, sa.Boolean):
+        return pa.bool_()
+    if isinstance(sql_type, sa.SmallInteger):
+        return pa.int64() if wide_integers else pa.int16()
+    if isinstance(sql_type, sa.BigInteger):
+        return pa.int64()
+    if isinstance(sql_type, sa.Integer):
+        return pa.int64() if wide_integers else pa.int32()
+    if isinstance(sql_type, sa.Float):
+        single = dialect != "sqlite" and (
+            isinstance(sql_type, sa.REAL) or (sql_type.precision is not None and sql_type.precision <= 24)
+        )
+        return pa.float32() if single else pa.float64()
+    if isinstance(sql_type, sa.Numeric):
+        precision, scale = sql_type.precision, sql_type.scale
+        if precision is None or precision > MAX_DECIMAL128_PRECISION:
+            return pa.string()
+        return pa.decimal128(precision, scale or 0)
+    if isinstance(sql_type, sa.DateTime):
+        return pa.timestamp("us", tz="UTC" if sql_type.timezone else None)
+    if isinstance(sql_type, sa.Date):
+        return pa.date32()
+    if isinstance(sql_type, sa.Time):
+        return pa.string() if sql_type.timezone else pa.time64("us")
+    if isinstance(sql_type, sa.types._Binary):  # LargeBinary, BYTEA, BLOB, VARBINARY
+        return pa.binary()
+    return pa.string()
+
+
+def arrow_schema(table: sa.Table, dialect: str) -> pa.Schema:
+    return pa.schema(
+        [pa.field(column.name, arrow_type(column.type, dialect), nullable=True) for column in table.columns]
+    )
+
+
+def wire_type(data_type: pa.DataType) -> sa.types.TypeEngine:
+    """The SQLAlchemy type that binds and reads values of an Arrow type with no extra conversion.
+
+    Statement-based connectors bind through it (so the dialect formats dates for SQLite, say)
+    instead of through the column's own type, which may expect other Python values (a JSON
+    column would serialize an already serialized string again).
+    """
+    if pa.types.is_boolean(data_type):
+        return sa.Boolean()
+    if pa.types.is_integer(data_type):
+        return sa.BigInteger()
+    if pa.types.is_floating(data_type):
+        return sa.Double()
+    if pa.types.is_decimal(data_type):
+        return sa.Numeric(data_type.precision, data_type.scale, asdecimal=True)
+    if pa.types.is_timestamp(data_type):
+        return sa.DateTime(timezone=data_type.tz is not None)
+    if pa.types.is_date(data_type):
+        return sa.Date()
+    if pa.types.is_time(data_type):
+        return sa.Time()
+    if pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type):
+        return sa.LargeBinary()
+    return sa.Text()
+
+
+def target_type(sql_type: sa.types.TypeEngine, source_dialect: str, target: sa.engine.Dialect) -> sa.types.TypeEngine:
+    """The type a target of another dialect creates a source column with.
+
+    The generic form keeps lengths and precisions; where the target cannot render it (a
+    PostgreSQL array in SQLite, say), the column falls back to the type its canonical Arrow
+    values bind as.
+    """
+    try:
+        generic = sql_type.as_generic()
+        generic.compile(dialect=target)
+    except (NotImplementedError, sa.exc.CompileError):
+        return wire_type(arrow_type(sql_type, source_dialect))
+    if isinstance(generic, sa.Enum):
+        return sa.String(max((len(label) for label in generic.enums), default=1))
+    if isinstance(generic, sa.Uuid | sa.JSON):
+        return sa.Text()
+    return generic
