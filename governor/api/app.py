@@ -11,12 +11,11 @@ import logging
 import traceback
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException
 
@@ -91,25 +90,26 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
     return _error(500, "internal error")
 
 
-def _management_openapi(app: FastAPI) -> dict[str, Any]:
-    """The management API's own OpenAPI document (the External API has the seed's spec)."""
-    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.path.startswith(MANAGEMENT_PREFIX + "/")]
-    return get_openapi(
-        title="Governor management API",
-        version=governor.__version__,
-        description="Users, access keys, data sources, workflows and runs. "
-        "Authenticate with the `X-Access-Key` header.",
-        routes=routes,
-    )
-
-
-def _add_management_docs(app: FastAPI) -> None:
+def _add_management_api(app: FastAPI) -> None:
+    """Mount the management API, with an OpenAPI document of its own (the External API has the
+    seed's spec)."""
+    api = APIRouter(prefix=MANAGEMENT_PREFIX)
+    api.include_router(management.router)
+    app.include_router(api)
     document: dict[str, Any] = {}
 
     @app.get(f"{MANAGEMENT_PREFIX}/openapi.json", include_in_schema=False)
     def management_openapi() -> dict[str, Any]:
         if not document:
-            document.update(_management_openapi(app))
+            document.update(
+                get_openapi(
+                    title="Governor management API",
+                    version=governor.__version__,
+                    description="Users, access keys, data sources, workflows and runs. "
+                    "Authenticate with the `X-Access-Key` header.",
+                    routes=api.routes,
+                )
+            )
         return document
 
     @app.get(f"{MANAGEMENT_PREFIX}/docs", include_in_schema=False)
@@ -132,8 +132,7 @@ def create_app(settings: Settings, store: Store, executor: Executor | None) -> F
     app.state.store = store
     app.state.executor = executor
     app.include_router(external.router, prefix=EXTERNAL_PREFIX)
-    app.include_router(management.router, prefix=MANAGEMENT_PREFIX)
-    _add_management_docs(app)
+    _add_management_api(app)
     app.add_exception_handler(HTTPException, _on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ConfigError, _on_config_error)
