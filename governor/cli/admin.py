@@ -185,14 +185,16 @@ def keys_revoke(
 @datasources_app.command("add")
 def datasources_add(
     name: str = typer.Argument(..., help="A unique name."),
-    url: str = typer.Option(
-        ..., "--url", prompt=True, hide_input=True, help="Database URL; asked for (hidden) when not given."
+    url: str | None = typer.Option(
+        None, "--url", help="Database URL; asked for (hidden, on stderr) when not given, out of shell history."
     ),
     access: Access = typer.Option(Access.READ_WRITE, "--access", help="Only read-write sources can be targets."),
     worker_group: str = typer.Option("default", "--worker-group", help="Workers that may run workflows on it."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Add a data source; its URL is stored encrypted and shown with the password masked."""
+    if url is None:
+        url = typer.prompt("URL", hide_input=True, err=True)
     with _session() as (settings, session):
         source = DataSourceOut.of(create_data_source(session, settings, name, url, access, worker_group))
     if as_json:
