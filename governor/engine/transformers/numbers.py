@@ -1,0 +1,114 @@
+"""``noising``: numbers moved by a random relative or absolute amount, dates and timestamps shifted.
+
+The noise is drawn per input value (same value, same noise under one seed). A value never comes
+out unchanged: whole numbers and decimals that round back to the original move one unit away, and
+dates and timestamps always shift by at least one day or one microsecond. The one exception is
+zero under RELATIVE noise: a relative change of zero is zero.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from governor.engine.hashing import derive, hash_array, stream_key, uniform
+from governor.engine.transformers import register
+from governor.engine.transformers.arrays import (
+    decimal_from_unscaled,
+    decimal_unscaled,
+    is_small_decimal,
+    require_columns,
+)
+from governor.engine.transformers.base import TransformContext, Transformer
+
+_DAY_US = 86_400_000_000
+
+
+class NoisingParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    noise_type: Literal["RELATIVE", "ABSOLUTE"] = "RELATIVE"
+    scale: float = Field(default=0.1, gt=0)
+    max_shift_days: float = Field(default=30, gt=0)
+
+
+def _noisable(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or is_small_decimal(kind)
+        or pa.types.is_date32(kind)
+        or pa.types.is_timestamp(kind)
+    )
+
+
+def _away_from(
+    original: np.ndarray, moved: np.ndarray, step: np.ndarray, movable: np.ndarray, low: int, high: int
+) -> np.ndarray:
+    """``moved`` kept in [low, high], and one step away from ``original`` where it landed back on it."""
+    moved = np.clip(moved, low, high)
+    stuck = movable & (moved == original)
+    moved = np.where(stuck, original + step, moved)
+    return np.where(stuck & ((moved < low) | (moved > high)), original - step, moved)
+
+
+@register
+class Noising(Transformer):
+    """Numbers: ``x * (1 + scale * u)`` (RELATIVE) or ``x + scale * u`` (ABSOLUTE), u in [-1, 1).
+    Dates and timestamps: shifted by up to ``max_shift_days`` either way."""
+
+    name = "noising"
+    Params = NoisingParams
+
+    def __init__(self, params: BaseModel, context: TransformContext) -> None:
+        super().__init__(params, context)
+        require_columns(self.name, context, _noisable, "integer, float, decimal (up to 18 digits), date or timestamp")
+        self.key = stream_key(context.seed, self.name)
+
+    def apply(self, columns: list[pa.Array]) -> list[pa.Array]:
+        return [self._noise(column, spec.type) for column, spec in zip(columns, self.context.columns, strict=True)]
+
+    def _noise(self, column: pa.Array, kind: pa.DataType) -> pa.Array:
+        draws = 2.0 * uniform(derive(hash_array(column, self.context.seed), self.key)) - 1.0
+        step = np.where(draws >= 0, 1, -1).astype(np.int64)
+        mask = column.is_null().to_numpy(zero_copy_only=False)
+        if pa.types.is_date32(kind) or pa.types.is_timestamp(kind):
+            unit = 1 if pa.types.is_date32(kind) else _DAY_US
+            values = column.view(pa.int32() if pa.types.is_date32(kind) else pa.int64())
+            values = values.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            shift = np.rint(draws * self.params.max_shift_days * unit).astype(np.int64)
+            shift = np.where(shift == 0, step, shift)
+            shifted = values + shift
+            storage = pa.array(shifted.astype(np.int32) if unit == 1 else shifted, mask=mask)
+            return storage.view(kind)
+        if pa.types.is_floating(kind):
+            values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)
+            return pa.array(self._moved(values, draws), type=kind, mask=mask)
+        if pa.types.is_decimal(kind):
+            values = decimal_unscaled(column)
+            unit = 10**kind.scale
+            limit = 10**kind.precision - 1
+            moved = np.rint(self._moved(values.astype(np.float64), draws, unit)).astype(np.int64)
+            return decimal_from_unscaled(
+                _away_from(values, moved, step, self._movable(values), -limit, limit), kind, column
+            )
+        info = np.iinfo(kind.to_pandas_dtype())
+        values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        # The largest float64 not above the type's maximum (int64's maximum is not a float64).
+        upper = float(np.nextafter(np.float64(info.max), 0.0)) if info.bits == 64 else float(info.max)
+        moved = np.rint(np.clip(self._moved(values.astype(np.float64), draws), float(info.min), upper))
+        moved = moved.astype(np.int64)
+        result = _away_from(values, moved, step, self._movable(values), int(info.min), int(info.max))
+        return pa.array(result, type=kind, mask=mask)
+
+    def _moved(self, values: np.ndarray, draws: np.ndarray, unit: float = 1.0) -> np.ndarray:
+        if self.params.noise_type == "RELATIVE":
+            return values * (1.0 + self.params.scale * draws)
+        return values + self.params.scale * unit * draws
+
+    def _movable(self, values: np.ndarray) -> np.ndarray:
+        if self.params.noise_type == "RELATIVE":
+            return values != 0
+        return np.ones(len(values), dtype=bool)

@@ -1,0 +1,158 @@
+"""Realistic values to draw from: names from Faker's provider tables, US places from our data file.
+
+Faker is only read here, once per locale, as plain tuples and weight tables; the generators then
+draw whole batches by index. No Faker method is ever called per value.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import pkgutil
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from governor.engine.hashing import uniform
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    """Values with their cumulative weights, to draw indices from uniform hashes."""
+
+    values: pa.Array
+    cumulative: np.ndarray
+
+    @classmethod
+    def of(cls, source: Sequence[str] | Mapping[str, float]) -> Dictionary:
+        if isinstance(source, Mapping):
+            names, weights = list(source), np.array(list(source.values()), dtype=np.float64)
+        else:
+            names, weights = list(source), np.ones(len(source), dtype=np.float64)
+        cumulative = np.cumsum(weights) / weights.sum()
+        return cls(pa.array(names, pa.string()), cumulative)
+
+    def draw(self, hashes: np.ndarray) -> np.ndarray:
+        """An index per hash, following the weights."""
+        indices = np.searchsorted(self.cumulative, uniform(hashes), side="right")
+        return np.minimum(indices, len(self.values) - 1)
+
+
+def email_safe(values: pa.Array) -> pa.Array:
+    """Lower-case ASCII letters only ("O'Brien" -> "obrien", "Zoé" -> "zoe"), computed per dictionary."""
+    cleaned = []
+    for value in values.to_pylist():
+        ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+        cleaned.append("".join(ch for ch in ascii_text.lower() if ch.isalnum()) or "user")
+    return pa.array(cleaned, pa.string())
+
+
+@dataclass(frozen=True)
+class Gendered:
+    """Male and female dictionaries side by side: one index space, male values first."""
+
+    male: Dictionary
+    female: Dictionary
+    values: pa.Array
+
+    @classmethod
+    def of(cls, male: Sequence[str] | Mapping[str, float], female: Sequence[str] | Mapping[str, float]) -> Gendered:
+        male_dictionary, female_dictionary = Dictionary.of(male), Dictionary.of(female)
+        return cls(
+            male_dictionary, female_dictionary, pa.concat_arrays([male_dictionary.values, female_dictionary.values])
+        )
+
+    def draw(self, hashes: np.ndarray, female: np.ndarray) -> np.ndarray:
+        return np.where(female, len(self.male.values) + self.female.draw(hashes), self.male.draw(hashes))
+
+
+@dataclass(frozen=True)
+class Names:
+    first: Gendered
+    last: Dictionary
+    first_email: pa.Array  # email-safe spelling of first.values
+    last_email: pa.Array
+    titles: Gendered
+
+
+def _person_locales() -> list[str]:
+    import faker.providers.person as person
+
+    return sorted(module.name for module in pkgutil.iter_modules(person.__path__))
+
+
+def resolve_locale(locale: str) -> str | None:
+    """Faker's module for a TDK-style locale ("en" -> "en_US", "fr" -> "fr_FR"), or None."""
+    known = _person_locales()
+    wanted = locale.replace("-", "_")
+    if wanted in known:
+        return wanted
+    preferred = f"{wanted}_{wanted.upper()}"
+    if preferred in known:
+        return preferred
+    if wanted == "en":
+        return "en_US"
+    candidates = [name for name in known if name.startswith(wanted + "_")]
+    return candidates[0] if candidates else None
+
+
+@cache
+def names(locale: str) -> Names:
+    provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+    first = Gendered.of(
+        getattr(provider, "first_names_male", None) or provider.first_names,
+        getattr(provider, "first_names_female", None) or provider.first_names,
+    )
+    last = Dictionary.of(provider.last_names)
+    return Names(
+        first=first,
+        last=last,
+        first_email=email_safe(first.values),
+        last_email=email_safe(last.values),
+        titles=Gendered.of(
+            getattr(provider, "prefixes_male", None) or ("Mr.",),
+            getattr(provider, "prefixes_female", None) or ("Ms.",),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Places:
+    cities: pa.Array
+    city_states: np.ndarray  # index into states per city
+    states: pa.Array
+    state_abbrs: pa.Array
+    postcode_low: np.ndarray  # per state
+    postcode_high: np.ndarray
+    street_suffixes: Dictionary
+
+
+@cache
+def us_places() -> Places:
+    from faker.providers.address.en_US import Provider as Address
+
+    abbreviations = [abbr for abbr in Address.states_abbr if abbr != "DC"]
+    state_names = dict(zip(abbreviations, Address.states, strict=True)) | {"DC": "District of Columbia"}
+    with resources.files("governor.engine").joinpath("data", "us_cities.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    used = sorted({row["state_abbr"] for row in rows})
+    position = {abbr: index for index, abbr in enumerate(used)}
+    return Places(
+        cities=pa.array([row["city"] for row in rows], pa.string()),
+        city_states=np.array([position[row["state_abbr"]] for row in rows], dtype=np.int64),
+        states=pa.array([state_names[abbr] for abbr in used], pa.string()),
+        state_abbrs=pa.array(used, pa.string()),
+        postcode_low=np.array([Address.states_postcode[abbr][0] for abbr in used], dtype=np.int64),
+        postcode_high=np.array([Address.states_postcode[abbr][1] for abbr in used], dtype=np.int64),
+        street_suffixes=Dictionary.of(Address.street_suffixes),
+    )
+
+
+def take(values: pa.Array, indices: np.ndarray) -> pa.Array:
+    return pc.take(values, pa.array(indices, pa.int64()))
