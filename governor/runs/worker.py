@@ -125,12 +125,12 @@ def _run(job: _Job, settings: Settings) -> _Outcome:
         source = session.get_one(DataSource, version.workflow.source_id)
         target = session.get_one(DataSource, run.target_id)
         config_yaml = version.config_yaml
-        job.log(f"source {source.name} ({source.url_display}), target {target.name} ({target.url_display})")
         try:
             source_url = connection_url(source, settings)
             target_url = connection_url(target, settings)
         except UndecryptableError as exc:
             return _failed(str(exc))
+    job.log(f"source {source.name} ({source.url_display}), target {target.name} ({target.url_display})")
     try:
         report = run_workflow(config_yaml, source_url, target_url, job.on_event, job.should_stop)
     except RunStopped as exc:
