@@ -43,7 +43,7 @@ def validate_params(params: TransformerParams, column_count: int, path: str) -> 
         typed = cls.Params.model_validate(params.options())
     except ValidationError as exc:
         return [
-            f"{path}.{format_path(tuple(item['loc']))}: "
+            (f"{path}.{format_path(tuple(item['loc']))}: " if item["loc"] else f"{path}: ")
             + ("unknown parameter" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, "))
             for item in exc.errors()
         ]
