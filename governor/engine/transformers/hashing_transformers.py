@@ -13,7 +13,6 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from governor.engine.hashing import (
-    below,
     hash_array,
     mix64,
     positions_in_runs,
@@ -35,20 +34,39 @@ from governor.engine.transformers.arrays import (
 from governor.engine.transformers.base import TransformContext, Transformer
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX = np.uint64(0xBF58476D1CE4E5B9)
 
 
-def _class_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Per byte value: the size of its character class (0: kept as is) and the class's first byte."""
-    size = np.zeros(256, dtype=np.int64)
-    first = np.zeros(256, dtype=np.int64)
+def _replacement_table() -> np.ndarray:
+    """``table[byte << 8 | r]``: the replacement of ``byte`` for the random byte ``r``.
+
+    Digits and ASCII letters move by 1 + (r scaled to class size - 1) within their class, so the
+    result always differs from the original; every other byte maps to itself.
+    """
+    table = np.repeat(np.arange(256, dtype=np.uint8), 256)
+    randoms = np.arange(256, dtype=np.int64)
     for start, count in ((ord("0"), 10), (ord("A"), 26), (ord("a"), 26)):
-        size[start : start + count] = count
-        first[start : start + count] = start
-    return size, first
+        for byte in range(start, start + count):
+            steps = 1 + ((randoms * (count - 1)) >> 8)
+            table[byte << 8 : (byte + 1) << 8] = start + (byte - start + steps) % count
+    return table
 
 
-_CLASS_SIZE, _CLASS_FIRST = _class_tables()
+_REPLACEMENT = _replacement_table()
+
+
+def random_bytes(hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """One pseudo-random byte per data byte of a string array, from each value's hash.
+
+    Mixing works on 64-bit words, eight bytes at a time: ceil(length / 8) words per value.
+    """
+    lengths = np.diff(offsets)
+    word_counts = (lengths + 7) >> 3
+    word_index = positions_in_runs(word_counts)
+    with np.errstate(over="ignore"):
+        words = mix64(np.repeat(hashes, word_counts) ^ (word_index.astype(np.uint64) * _GOLDEN))
+    word_offsets = np.concatenate(([0], np.cumsum(word_counts)))
+    shift = np.repeat(8 * word_offsets[:-1] - offsets[:-1], lengths)
+    return words.view(np.uint8)[np.arange(int(offsets[-1]), dtype=np.int64) + shift]
 
 
 class PositionFilter(BaseModel):
@@ -88,23 +106,17 @@ class FormatPreservingHashing(Transformer):
 
     def _hash(self, column: pa.Array) -> pa.Array:
         offsets, data = string_buffers(column)
-        lengths = np.diff(offsets)
-        positions = positions_in_runs(lengths)
-        with np.errstate(over="ignore"):
-            per_byte = np.repeat(hash_array(column, self.context.seed), lengths)
-            per_byte = mix64(per_byte ^ (positions.astype(np.uint64) * _GOLDEN))
-        size = _CLASS_SIZE[data]
-        selected = size > 0
+        randoms = random_bytes(hash_array(column, self.context.seed), offsets)
+        output = _REPLACEMENT[(data.astype(np.int32) << 8) | randoms]
         position_filter: PositionFilter | None = self.params.filter
         if position_filter is not None:
+            lengths = np.diff(offsets)
+            positions = positions_in_runs(lengths)
             if position_filter.type == "first":
-                selected &= positions < position_filter.n
+                hashed = positions < position_filter.n
             else:
-                selected &= positions >= np.repeat(lengths, lengths) - position_filter.n
-        first = _CLASS_FIRST[data]
-        step = 1 + below(per_byte, np.maximum(size - 1, 1))
-        replaced = first + (data - first + step) % np.maximum(size, 1)
-        output = np.where(selected, replaced, data).astype(np.uint8)
+                hashed = positions >= np.repeat(lengths, lengths) - position_filter.n
+            output = np.where(hashed, output, data)
         return strings_from_buffers(offsets, output, like=column)
 
 
