@@ -331,3 +331,15 @@ def test_write_names_missing_target_columns(target_url: str) -> None:
     with pytest.raises(SchemaError, match=r"no column nickname"):
         connector.write(tables[0], [pa.RecordBatch.from_pydict({"id": [1], "nickname": ["x"]})])
     connector.close()
+
+
+def test_database_refusals_while_preparing_are_schema_errors(pg_url_factory: UrlFactory) -> None:
+    url = pg_url_factory()
+    _load(url, SchemaCreationMode.CREATE, TableTruncationMode.DO_NOT_TRUNCATE, 1)
+    customers = _orders(sa.MetaData())[0]
+    connector = open_connector(url)
+    # orders, outside this load, still references customers: PostgreSQL refuses the TRUNCATE.
+    with pytest.raises(SchemaError, match=r"cannot prepare the target tables: .*foreign key"):
+        connector.prepare([customers], SchemaCreationMode.DO_NOT_CREATE, TableTruncationMode.TRUNCATE)
+    connector.close()
+    assert _ids(url, "customers") == [1]

@@ -177,6 +177,24 @@ class SqlAlchemyConnector(Connector):
         if truncation is TableTruncationMode.DO_NOT_TRUNCATE:
             self._refuse_non_empty(kept)
 
+        try:
+            created = self._change_schema(tables, keys, existing, missing, kept, creation, truncation)
+        except (sa.exc.DBAPIError, *self._driver_errors) as exc:
+            raise SchemaError(f"cannot prepare the target tables: {first_line(exc)}") from None
+        for table in created:
+            self._targets[self._key(table)] = table
+
+    def _change_schema(
+        self,
+        tables: list[sa.Table],
+        keys: list[TableKey],
+        existing: list[TableKey],
+        missing: list[TableKey],
+        kept: list[sa.Table],
+        creation: SchemaCreationMode,
+        truncation: TableTruncationMode,
+    ) -> list[sa.Table]:
+        """Drop, create and truncate in one transaction; the tables it created."""
         with self.engine.begin() as conn:
             self._begin_write(conn)
             if creation is SchemaCreationMode.DROP_AND_CREATE:
@@ -187,8 +205,7 @@ class SqlAlchemyConnector(Connector):
             self._create(conn, created)
             if truncation is TableTruncationMode.TRUNCATE and kept:
                 self._truncate(conn, kept)
-        for table in created:
-            self._targets[self._key(table)] = table
+        return created
 
     def _refuse_non_empty(self, tables: list[sa.Table]) -> None:
         """DO_NOT_TRUNCATE, as in TDK: existing rows are never mixed with loaded ones."""
