@@ -1,0 +1,65 @@
+"""The masking workflow of the demo: what a first Governor config for the demo database looks like.
+
+It masks everything in the demo database that identifies a person and keeps the rest, so the
+masked copy still joins and still sums up: orders, items, products and amounts pass through.
+Table names carry no schema, so the same config runs on SQLite and on PostgreSQL.
+
+Emails are format-preserving hashes rather than ``person_generator``'s ``${email}``: they are
+unique columns, and generated emails (names plus a small number) repeat once a table holds a few
+thousand people, which the target's unique constraint refuses.
+"""
+
+from __future__ import annotations
+
+DEMO_MASKING_CONFIG = """\
+# Governor demo: mask every column that identifies a person, keep everything else as it is.
+default_config:
+  mode: KEEP
+schema_creation_mode: CREATE_IF_NOT_EXISTS
+table_truncation_mode: TRUNCATE
+safety_mode: RELAXED
+global_seed: 20250630
+tables:
+  - table_name_with_schema: customers
+    mode: MASKING
+    transformations:
+      - columns: [first_name, last_name, phone]
+        params:
+          type: person_generator
+          column_templates: ["${first_name}", "${last_name}", "${phone_national}"]
+      - columns: [email]
+        params:
+          type: format_preserving_hashing
+      - columns: [birth_date]
+        params:
+          type: noising
+          max_shift_days: 180
+  - table_name_with_schema: addresses
+    mode: MASKING
+    transformations:
+      - columns: [street, city, state, postcode]
+        params:
+          type: address_generator
+          column_templates: ["${street_address}", "${city}", "${state_abbr}", "${postcode}"]
+  - table_name_with_schema: payments
+    mode: MASKING
+    transformations:
+      - columns: [card_last4]
+        params:
+          type: format_preserving_hashing
+  - table_name_with_schema: employees
+    mode: MASKING
+    transformations:
+      - columns: [first_name, last_name, phone]
+        params:
+          type: person_generator
+          column_templates: ["${first_name}", "${last_name}", "${phone_national}"]
+      - columns: [email]
+        params:
+          type: format_preserving_hashing
+      - columns: [salary]
+        params:
+          type: noising
+          noise_type: RELATIVE
+          scale: 0.05
+"""
