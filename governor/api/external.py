@@ -11,18 +11,21 @@ import asyncio
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from governor.api.auth import CurrentKey, current_key
-from governor.api.deps import IdPath, StoreDep
+from governor.api.deps import MAX_ID, StoreDep
 from governor.runs import service
 from governor.runs.executor import Executor
 from governor.store.db import Store
 from governor.store.models import RunLog, RunStatus, WorkflowRun
 
 router = APIRouter(dependencies=[Depends(current_key)])
+
+# The seed's ids are any int64: one that names nothing is 404, one outside int64 is bad input (422).
+Int64Path = Annotated[int, Path(ge=-(2**63), le=MAX_ID)]
 
 # How often runsync looks at the run: a client waiting on it gets the end within this.
 RUNSYNC_POLL_SECONDS = 0.2
@@ -88,19 +91,19 @@ def healthy() -> str:
 
 @router.post("/workflow/{workflow_id}/run", operation_id="runWorkflow", tags=["external_workflow_run"])
 def run_workflow(
-    store: StoreDep, executor: ExecutorDep, workflow_id: IdPath, key: CurrentKey
+    store: StoreDep, executor: ExecutorDep, workflow_id: Int64Path, key: CurrentKey
 ) -> ApiWorkflowRunResponse:
     """Queue a run of the workflow; it starts as soon as a worker and its target are free."""
     return queue_run(store, executor, workflow_id, key.user_id)
 
 
 @router.get("/workflow-run/{id}", operation_id="getWorkflowRun", tags=["external_workflow_run"])
-def get_workflow_run(store: StoreDep, id: IdPath) -> ApiWorkflowRunResponse:
+def get_workflow_run(store: StoreDep, id: Int64Path) -> ApiWorkflowRunResponse:
     return fetch_run(store, id)
 
 
 @router.get("/workflow/{workflow_id}/runs", operation_id="listWorkflowRuns", tags=["external_workflow_run"])
-def list_workflow_runs(store: StoreDep, workflow_id: IdPath) -> list[ApiWorkflowRunResponse]:
+def list_workflow_runs(store: StoreDep, workflow_id: Int64Path) -> list[ApiWorkflowRunResponse]:
     """All runs of the workflow, newest first."""
     with store.session() as session:
         service.get_workflow(session, workflow_id)
@@ -108,7 +111,7 @@ def list_workflow_runs(store: StoreDep, workflow_id: IdPath) -> list[ApiWorkflow
 
 
 @router.post("/workflow/{workflow_id}/stop", operation_id="stopWorkflow", tags=["external_workflow_run"])
-def stop_workflow(store: StoreDep, executor: ExecutorDep, workflow_id: IdPath) -> ApiWorkflowRunResponse:
+def stop_workflow(store: StoreDep, executor: ExecutorDep, workflow_id: Int64Path) -> ApiWorkflowRunResponse:
     """Stop the workflow's active runs and return the newest; 409 when none is active."""
     with store.session() as session:
         response = ApiWorkflowRunResponse.of(service.stop_workflow(session, workflow_id))
@@ -119,7 +122,7 @@ def stop_workflow(store: StoreDep, executor: ExecutorDep, workflow_id: IdPath) -
 
 @router.post("/workflow/{workflow_id}/runsync", operation_id="runWorkflowSync", tags=["external_workflow_run"])
 async def run_workflow_sync(
-    request: Request, store: StoreDep, executor: ExecutorDep, workflow_id: IdPath, key: CurrentKey
+    request: Request, store: StoreDep, executor: ExecutorDep, workflow_id: Int64Path, key: CurrentKey
 ) -> ApiWorkflowRunResponse:
     """Queue a run and answer when it has ended (COMPLETED, FAILED or STOPPED)."""
     response = await run_in_threadpool(queue_run, store, executor, workflow_id, key.user_id)
@@ -134,8 +137,8 @@ async def run_workflow_sync(
 @router.get("/workflow-run/{id}/logs", operation_id="getWorkflowRunLogs", tags=["external_workflow_run"])
 def get_workflow_run_logs(
     store: StoreDep,
-    id: IdPath,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Only lines after this line id.")] = 0,
+    id: Int64Path,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Only lines after this line id.")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[ApiRunLogLine]:
     """The run's log lines in order; pass the last ``id`` seen as ``after`` to follow it."""
