@@ -162,8 +162,12 @@ class PersonGenerator(_TemplateGenerator):
     Params = PersonParams
     salt = "person_generator"
 
+    def __init__(self, params: BaseModel, context: TransformContext) -> None:
+        super().__init__(params, context)
+        self.names = names(resolve_locale(params.locale) or "en_US")  # type: ignore[attr-defined]
+
     def variables(self, hashes: np.ndarray) -> dict[str, pa.Array]:
-        tables = names(resolve_locale(self.params.locale) or "en_US")
+        tables = self.names
         female = below(derive(hashes, 1), 2).astype(bool)
         first_index = tables.first.draw(derive(hashes, 2), female)
         last_index = tables.last.draw(derive(hashes, 3))

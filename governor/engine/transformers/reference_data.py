@@ -19,15 +19,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from governor.engine.hashing import uniform
+_QUANTILE_BITS = 16
 
 
 @dataclass(frozen=True)
 class Dictionary:
-    """Values with their cumulative weights, to draw indices from uniform hashes."""
+    """Values with their weights, drawn through a 65,536-entry inverse-CDF table (one gather per draw).
+
+    The table quantizes each weight to 1/65,536, ample for names and street suffixes.
+    """
 
     values: pa.Array
-    cumulative: np.ndarray
+    quantiles: np.ndarray
 
     @classmethod
     def of(cls, source: Sequence[str] | Mapping[str, float]) -> Dictionary:
@@ -36,12 +39,13 @@ class Dictionary:
         else:
             names, weights = list(source), np.ones(len(source), dtype=np.float64)
         cumulative = np.cumsum(weights) / weights.sum()
-        return cls(pa.array(names, pa.string()), cumulative)
+        steps = (np.arange(1 << _QUANTILE_BITS) + 0.5) / (1 << _QUANTILE_BITS)
+        quantiles = np.minimum(np.searchsorted(cumulative, steps, side="right"), len(names) - 1)
+        return cls(pa.array(names, pa.string()), quantiles.astype(np.int64))
 
     def draw(self, hashes: np.ndarray) -> np.ndarray:
         """An index per hash, following the weights."""
-        indices = np.searchsorted(self.cumulative, uniform(hashes), side="right")
-        return np.minimum(indices, len(self.values) - 1)
+        return self.quantiles[hashes >> np.uint64(64 - _QUANTILE_BITS)]
 
 
 def email_safe(values: pa.Array) -> pa.Array:
