@@ -104,6 +104,6 @@ def test_not_yaml_and_not_a_mapping() -> None:
 
 
 def test_empty_columns_list_is_refused() -> None:
-    text = FULL.replace("columns: [id]", "columns: []")
+    text = FULL.replace("      - columns: [id]", "      - columns: []")
     [problem] = problems_of(text)
     assert problem.startswith("tables[0].transformations[1].columns: ")
