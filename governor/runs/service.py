@@ -9,7 +9,7 @@ without holding row locks across processes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -157,19 +157,16 @@ def claim_runs(session: Session, slots: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Progress:
+    """Tables and rows done so far; the field names are the run's columns."""
+
     tables_total: int
     tables_done: int
     rows_done: int
 
 
-def heartbeat(session: Session, run_id: int, worker_id: str, progress: Progress | None) -> None:
+def heartbeat(session: Session, run_id: int, worker_id: str, progress: Progress) -> None:
     """Record that the worker is alive, and its progress."""
-    values: dict[str, Any] = {"heartbeat_at": utcnow(), "worker_id": worker_id}
-    if progress is not None:
-        values.update(
-            tables_total=progress.tables_total, tables_done=progress.tables_done, rows_done=progress.rows_done
-        )
-    _transition(session, run_id, STARTED, **values)
+    _transition(session, run_id, STARTED, heartbeat_at=utcnow(), worker_id=worker_id, **asdict(progress))
 
 
 def stop_requested(session: Session, run_id: int) -> bool:
@@ -186,6 +183,7 @@ def finish_run(
     status: RunStatus,
     error_message: str | None = None,
     report: dict[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> bool:
     """Move a started run to a terminal state; False if it had already ended (e.g. reconciled).
 
@@ -195,6 +193,8 @@ def finish_run(
     values: dict[str, Any] = {"end_date": utcnow(), "error_message": error_message}
     if report is not None:
         values["report"] = report
+    if progress is not None:
+        values.update(asdict(progress))
     if status == RunStatus.COMPLETED:
         if _transition(session, run_id, [RunStatus.RUNNING], status=status, **values):
             return True

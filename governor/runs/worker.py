@@ -155,7 +155,7 @@ def execute(run_id: int, settings: Settings) -> None:
         outcome = _run(job, settings)
         report = outcome.report.to_dict() if outcome.report is not None else None
         with store.session() as session:
-            if service.finish_run(session, run_id, outcome.status, outcome.error, report):
+            if service.finish_run(session, run_id, outcome.status, outcome.error, report, job.progress):
                 ended = service.get_run(session, run_id).status
                 note = outcome.note if ended == outcome.status else f"stopped after the last batch; {outcome.note}"
                 service.add_log(session, run_id, note, "ERROR" if ended == RunStatus.FAILED else "INFO")
