@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,8 +135,9 @@ def prepare_target(conninfo: str) -> None:
         connection.execute("CHECKPOINT")
 
 
-def plain_copy(source: str, target: str) -> None:
-    """The baseline: what ``psql -c 'COPY t TO STDOUT' | psql -c 'COPY t FROM STDIN'`` does, in-process."""
+def plain_copy(source: str, target: str) -> float:
+    """The baseline, in seconds: what ``psql -c 'COPY t TO STDOUT' | psql -c 'COPY t FROM STDIN'`` does."""
+    started = time.perf_counter()
     with (
         psycopg.connect(source) as src,
         psycopg.connect(target) as dst,
@@ -146,6 +146,7 @@ def plain_copy(source: str, target: str) -> None:
     ):
         for chunk in out:
             into.write(chunk)
+    return time.perf_counter() - started
 
 
 @dataclass
@@ -189,16 +190,6 @@ def unmasked_values(source: str, target: str, rows: int) -> dict[str, int]:
     }
 
 
-def timed(repeat: int, before_each: Callable[[], None], run: Callable[[], object]) -> list[float]:
-    seconds = []
-    for _ in range(repeat):
-        before_each()
-        started = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - started)
-    return seconds
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the benchmark table")
@@ -221,21 +212,19 @@ def main() -> int:
             connection.execute(ADD_PRIMARY_KEY)
         print(f"fill source table: {time.perf_counter() - started:.1f} s")
 
-        def prepare() -> None:
-            prepare_target(target)
-
-        copy_seconds = timed(args.repeat, prepare, lambda: plain_copy(source, target))
-        print(f"plain COPY        : {_runs(copy_seconds)}")
-
         config = Path(work) / "masking.yaml"
         config.write_text(MASKING_CONFIG)
+        copy_seconds: list[float] = []
         governor_runs: list[GovernorRun] = []
-        governor_seconds = timed(
-            args.repeat,
-            prepare,
-            lambda: governor_runs.append(governor_transform(config, source_url, target_url, Path(work) / "run.log")),
-        )
+        for _ in range(args.repeat):
+            # Alternating the contenders spreads any change in the machine's load over both.
+            prepare_target(target)
+            copy_seconds.append(plain_copy(source, target))
+            prepare_target(target)
+            governor_runs.append(governor_transform(config, source_url, target_url, Path(work) / "run.log"))
+        governor_seconds = [run.seconds for run in governor_runs]
         peak_rss = max(run.peak_rss_bytes for run in governor_runs)
+        print(f"plain COPY        : {_runs(copy_seconds)}")
         print(f"governor transform: {_runs(governor_seconds)}, peak RSS {peak_rss / 2**20:.0f} MiB")
 
         ratio = statistics.median(governor_seconds) / statistics.median(copy_seconds)
