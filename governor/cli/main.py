@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from governor.cli import admin, run, serve, transform
+from governor.cli import admin, demo, run, serve, transform
 
 app = typer.Typer(
     name="governor",
@@ -17,3 +17,4 @@ transform.register(app)
 admin.register(app)
 serve.register(app)
 run.register(app)
+demo.register(app)

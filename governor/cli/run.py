@@ -21,7 +21,7 @@ POLL_SECONDS = 0.5
 TERMINAL = ("COMPLETED", "FAILED", "STOPPED")
 
 
-class _Client:
+class ApiClient:
     """The few External API calls this command makes; any failure ends it with one line."""
 
     def __init__(self, url: str, key: str) -> None:
@@ -43,7 +43,7 @@ class _Client:
         return response.json()
 
 
-def _follow(client: _Client, run: dict[str, Any]) -> dict[str, Any]:
+def follow_run(client: ApiClient, run: dict[str, Any]) -> dict[str, Any]:
     """Show the run's log lines and status until it ends; return its final state."""
     run_id = run["workflow_run_id"]
     last_line = 0
@@ -82,11 +82,11 @@ def run(
     if url is None:
         settings = load_settings()
         url = f"http://{settings.host}:{settings.port}"
-    client = _Client(url, key)
+    client = ApiClient(url, key)
     result = client.call("POST", f"/workflow/{workflow_id}/run")
     if wait:
         try:
-            result = _follow(client, result)
+            result = follow_run(client, result)
         except KeyboardInterrupt:
             console.print(
                 f"run {result['workflow_run_id']} goes on on the server; stop it with "
