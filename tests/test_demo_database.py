@@ -16,7 +16,9 @@ from sqlalchemy import create_engine, inspect, select, text
 
 from governor.demo import DEMO_MASKING_CONFIG, DEMO_TABLES, build_demo_database
 from governor.engine.config import parse_config
+from governor.engine.errors import ConnectionFailed
 from governor.engine.runner import run_workflow
+from tests.servers import free_port
 
 EXPECTED_FOREIGN_KEYS = {
     ("addresses", ("customer_id",), "customers", ("id",)),
@@ -205,9 +207,23 @@ def test_half_built_demo_is_rebuilt(url_factory: Callable[[], str]) -> None:
     assert query(url, "SELECT count(*) FROM payments") == [(counts["payments"],)]
 
 
-def test_bad_scale_is_refused(sqlite_url_factory: Callable[[], str]) -> None:
+def test_bad_scale_is_refused_before_touching_the_database(sqlite_url_factory: Callable[[], str]) -> None:
+    url = sqlite_url_factory()
+    counts = build_demo_database(url)
     with pytest.raises(ValueError, match="scale must be positive"):
-        build_demo_database(sqlite_url_factory(), scale=0)
+        build_demo_database(url, scale=0, replace=True)
+    assert build_demo_database(url) == counts
+
+
+def test_unreachable_database_gives_one_line_without_password() -> None:
+    url = f"postgresql://governor:s3cret@127.0.0.1:{free_port()}/demo"
+    with pytest.raises(ConnectionFailed) as failure:
+        build_demo_database(url)
+    message = str(failure.value)
+    assert "s3cret" not in message and "\n" not in message
+    assert message.startswith("cannot build the demo database at postgresql+psycopg://governor:***@127.0.0.1:")
+    with pytest.raises(ConnectionFailed, match="not a database URL"):
+        build_demo_database("demo.db")
 
 
 # Masked columns whose every value must change; addresses.state is masked too, but with some fifty

@@ -41,6 +41,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+
+from governor.engine.errors import ConnectionFailed
 
 METADATA = MetaData()
 
@@ -458,12 +461,16 @@ def _employees(rng: np.random.Generator, n: int) -> Columns:
     }
 
 
+def _sizes(scale: float) -> dict[str, int]:
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    return {table: max(1, round(rows * scale)) for table, rows in BASE_ROWS.items()}
+
+
 def generate_demo_rows(*, scale: float = 1.0, seed: int = 7) -> dict[str, Columns]:
     """Every demo table's rows as columns, in insert order (parents first)."""
-    if scale <= 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+    size = _sizes(scale)
     rng = np.random.default_rng(seed)
-    size = {table: max(1, round(rows * scale)) for table, rows in BASE_ROWS.items()}
     customers = _customers(rng, size["customers"])
     addresses = _addresses(rng, np.array(customers["id"]))
     products, product_cents = _products(rng, size["products"])
@@ -502,7 +509,10 @@ def _existing_counts(connection: Connection) -> dict[str, int] | None:
 
 def engine_url(url: str) -> str:
     """SQLAlchemy URL for a user's URL: plain ``postgresql://`` means psycopg 3, the driver we ship."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConnectionFailed("not a database URL (expected e.g. sqlite:///demo.db or postgresql://...)") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
@@ -513,8 +523,10 @@ def build_demo_database(url: str, *, scale: float = 1.0, seed: int = 7, replace:
 
     A database that already holds every demo table with rows is left alone (unless ``replace``),
     so that ``governor demo`` can be run again cheaply; a half-built one is dropped and rebuilt.
-    The whole build is one transaction where the database allows it.
+    The whole build is one transaction where the database allows it. A database that cannot be
+    reached or written raises ``ConnectionFailed`` with a one-line reason and no password.
     """
+    _sizes(scale)  # refuse a bad scale before touching the database
     engine = create_engine(engine_url(url))
     try:
         with engine.begin() as connection:
@@ -531,5 +543,9 @@ def build_demo_database(url: str, *, scale: float = 1.0, seed: int = 7, replace:
                     connection.execute(table.insert(), batch)
                 counts[table_name] = len(columns["id"])
             return counts
+    except (OperationalError, InterfaceError) as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise ConnectionFailed(f"cannot build the demo database at {where}: {reason}") from None
     finally:
         engine.dispose()
