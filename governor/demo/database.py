@@ -252,10 +252,9 @@ def _timestamps(start: np.ndarray, end: np.ndarray, rng: np.random.Generator) ->
     return start + (rng.random(len(span)) * span).astype("timedelta64[s]")
 
 
-def _people(rng: np.random.Generator, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """First names, last names and phone numbers of len(ids) people."""
+def _people(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """First names, last names and phone numbers of n people."""
     pools = _pools()
-    n = len(ids)
     first = rng.choice(pools.first_names, size=n, p=pools.first_name_weights)
     last = rng.choice(pools.last_names, size=n, p=pools.last_name_weights)
     area = rng.integers(201, 990, size=n).tolist()
@@ -270,7 +269,7 @@ def _people(rng: np.random.Generator, ids: np.ndarray) -> tuple[np.ndarray, np.n
 
 def _customers(rng: np.random.Generator, n: int) -> Columns:
     ids = np.arange(1, n + 1)
-    first, last, phones = _people(rng, ids)
+    first, last, phones = _people(rng, n)
     # The id in the local part keeps emails unique: names hold letters only, so the digits are the id.
     patterns = rng.integers(0, 3, size=n).tolist()
     domains = _pick(rng, EMAIL_DOMAINS, n)
@@ -439,7 +438,7 @@ def _employees(rng: np.random.Generator, n: int) -> Columns:
     for i in range(1, n):  # managers come first, so their depth is known
         depth[i] = depth[managers[i] - 1] + 1
     rank = np.minimum(depth, len(RANKS) - 1)
-    first, last, phones = _people(rng, ids)
+    first, last, phones = _people(rng, n)
     median_salary = np.array([salary for _, salary in RANKS])[rank]
     salary_cents = np.round(median_salary * rng.lognormal(0.0, 0.12, size=n)).astype(np.int64) * 100
     tenure_days = rng.integers(30, 20 * 365, size=n)
