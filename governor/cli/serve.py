@@ -11,10 +11,12 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -74,6 +76,32 @@ def _open_store(settings: Settings) -> Store:
         raise fail(f"cannot open the metadata store: {redact(reason)}") from None
 
 
+class _Signalled(Exception):
+    pass
+
+
+def _raise_signalled(number: int, frame: FrameType | None) -> None:
+    raise _Signalled
+
+
+@contextmanager
+def _signals_end_serving() -> Iterator[None]:
+    """SIGINT or SIGTERM: a graceful end, exit code 0.
+
+    uvicorn shuts down gracefully on them, then raises the signal again under the handler that
+    was there before it; this handler turns it into a normal return, so that the executor is
+    shut down (its running runs failed as "server stopped") instead of the process dying.
+    """
+    previous = {number: signal.signal(number, _raise_signalled) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except _Signalled:
+        logger.info("Governor stopped")
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [env GOVERNOR_HOST; 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [env GOVERNOR_PORT; 8081]")] = None,
@@ -113,7 +141,8 @@ def serve(
                 settings.home,
                 settings.workers,
             )
-            uvicorn.Server(config).run(sockets=[listener])
+            with _signals_end_serving():
+                uvicorn.Server(config).run(sockets=[listener])
         finally:
             executor.shutdown()
             store.dispose()

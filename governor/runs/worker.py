@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
 
 from governor.engine.errors import EngineError, RunStopped
 from governor.engine.runner import RunEvent, RunReport, run_workflow
@@ -79,15 +80,16 @@ class _Job:
             service.heartbeat(session, self.run_id, self.worker_id, self.progress)
 
 
-def _watch(job: _Job, parent: int, done: threading.Event) -> None:
+def _watch(job: _Job, lifeline: Connection, done: threading.Event) -> None:
     """Heartbeats while the run goes on; exit at once if the server that started us is gone.
 
-    A worker whose server died must not go on writing the target: the next server fails the run
-    at start-up and may start another run on the same target.
+    ``lifeline`` is the reading end of a pipe whose only writer is the server: when the server
+    dies, the pipe reads as closed. A worker whose server died must not go on writing the target:
+    the next server fails the run at start-up and may start another run on the same target.
     """
-    last_beat = 0.0
-    while not done.wait(STOP_CHECK_SECONDS):
-        if os.getppid() != parent:
+    last_beat = time.monotonic()
+    while not done.is_set():
+        if lifeline.poll(STOP_CHECK_SECONDS):
             logger.error("run %s: the server is gone; the worker exits", job.run_id)
             os._exit(1)
         if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
@@ -143,13 +145,14 @@ def _run(job: _Job, settings: Settings) -> _Outcome:
     return _completed(report, time.monotonic() - started)
 
 
-def execute(run_id: int, settings: Settings) -> None:
+def execute(run_id: int, settings: Settings, lifeline: Connection) -> None:
     """The worker process's entry point: take the RUNNING run to a terminal state."""
     configure_logging(settings)
     store = Store(settings.effective_database_url)
     job = _Job(store, run_id)
+    job.beat()  # the run shows its worker from the start
     done = threading.Event()
-    watcher = threading.Thread(target=_watch, args=(job, os.getppid(), done), daemon=True)
+    watcher = threading.Thread(target=_watch, args=(job, lifeline, done), daemon=True)
     watcher.start()
     try:
         outcome = _run(job, settings)

@@ -90,11 +90,8 @@ class RunReportOut(BaseModel):
 def _outs(session: Session, runs: list[WorkflowRun]) -> list[RunOut]:
     """Runs with their config version numbers, fetched in one query."""
     ids = {run.workflow_version_id for run in runs}
-    numbers = dict(
-        session.execute(
-            sa.select(WorkflowVersion.id, WorkflowVersion.version).where(WorkflowVersion.id.in_(ids))
-        ).tuples()
-    )
+    query = sa.select(WorkflowVersion.id, WorkflowVersion.version).where(WorkflowVersion.id.in_(ids))
+    numbers: dict[int, int] = dict(session.execute(query).tuples().all())
     return [RunOut.of(run, numbers[run.workflow_version_id]) for run in runs]
 
 
