@@ -20,7 +20,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException
 
 import governor
-from governor.api import external, management
+from governor.api import external
+from governor.api.management.router import router as management_router
 from governor.engine.config import format_path
 from governor.engine.errors import ConfigError
 from governor.runs.executor import Executor
@@ -94,7 +95,7 @@ def _add_management_api(app: FastAPI) -> None:
     """Mount the management API, with an OpenAPI document of its own (the External API has the
     seed's spec)."""
     api = APIRouter(prefix=MANAGEMENT_PREFIX)
-    api.include_router(management.router)
+    api.include_router(management_router)
     app.include_router(api)
     document: dict[str, Any] = {}
 

@@ -1,11 +1,4 @@
-"""The management API (``/api/v1``): what the CLI and a UI need, one module per resource."""
+"""The management API (``/api/v1``): what the CLI and a UI need, one module per resource.
 
-from __future__ import annotations
-
-from fastapi import APIRouter
-
-from governor.api.management import datasources, keys, runs, users, workflows
-
-router = APIRouter()
-for module in (users, keys, datasources, workflows, runs):
-    router.include_router(module.router)
+The package itself imports nothing, so the CLI can use its schemas without loading FastAPI.
+"""

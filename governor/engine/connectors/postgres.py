@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import psycopg
+from psycopg.copy import QueuedLibpqWriter
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -118,7 +119,9 @@ class PostgresConnector(SqlAlchemyConnector):
                 columns = ", ".join(self._quote(name) for name in first.schema.names)
                 statement = f"COPY {self._qualified(target)} ({columns}) FROM STDIN (FORMAT csv)"
                 driver: psycopg.Connection = conn.connection.driver_connection  # type: ignore[assignment]
-                with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                with driver.cursor() as cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+                    # The queued writer sends in a thread of its own: the target server keeps
+                    # loading while the next batch is read and transformed.
                     for batch in _chain(first, batches):
                         if batch.num_rows:
                             copy.write(_to_csv(batch))
