@@ -127,7 +127,13 @@ def _load_table(
             yield transform_batch(plan, batch)
             emit(RunEvent("rows", table=name, rows=report.rows_read, total=total))
 
-    report.rows_written = target.write(plan.table, batches())
+    stream = batches()
+    try:
+        report.rows_written = target.write(plan.table, stream)
+    finally:
+        # A failed load leaves the stream suspended: close it (and the source read under it)
+        # now, while the source connection is still open.
+        stream.close()
     report.seconds = round(time.perf_counter() - started, 3)
     emit(RunEvent("table_finished", table=name, rows=report.rows_written, total=total))
     return report

@@ -1,0 +1,93 @@
+"""``governor transform`` as a user runs it: a real subprocess, real SQLite files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tests.engine.test_runner import build_shop, dump
+
+MASKING = """
+global_seed: 3
+default_config: {insert_batch_size: 100}
+tables:
+  - table_name_with_schema: customers
+    mode: MASKING
+    transformations:
+      - columns: [id]
+        params: {type: unique_hashing}
+      - columns: [email]
+        params: {type: format_preserving_hashing}
+"""
+
+
+def governor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "governor", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_transform_masks_and_reports(tmp_path: Path, sqlite_url_factory: Callable[[], str]) -> None:
+    source, target = sqlite_url_factory(), sqlite_url_factory()
+    build_shop(source)
+    config = tmp_path / "mask.yaml"
+    config.write_text(MASKING)
+    result = governor("transform", "--config", str(config), "--source", source, "--target", target, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {t["table"]: t["rows_written"] for t in report["tables"]} == {
+        "main.customers": 300,
+        "main.orders": 2000,
+        "main.employees": 60,
+    }
+    emails_before = {row[2] for row in dump(source)["customers"]}
+    emails_after = {row[2] for row in dump(target)["customers"]}
+    assert len(emails_after) == 300 and emails_after.isdisjoint(emails_before)
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path, sqlite_url_factory: Callable[[], str]) -> None:
+    source, target = sqlite_url_factory(), sqlite_url_factory()
+    build_shop(source)
+    config = tmp_path / "mask.yaml"
+    config.write_text(MASKING)
+    result = governor("transform", "-c", str(config), "--source", source, "--target", target, "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    order = [t["table"] for t in plan["tables"]]
+    assert order.index("main.customers") < order.index("main.orders")
+    orders = next(t for t in plan["tables"] if t["table"] == "main.orders")
+    assert orders["columns"]["customer_id"] == "unique_hashing (same as main.customers.id)"
+    assert orders["mode"] == "MASKING"
+    assert not Path(target.removeprefix("sqlite:///")).exists()
+
+
+def test_failures_are_one_line_without_traceback(tmp_path: Path, sqlite_url_factory: Callable[[], str]) -> None:
+    source, target = sqlite_url_factory(), sqlite_url_factory()
+    build_shop(source)
+    engine = sa.create_engine(target)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT CHECK (id < 250))")
+    engine.dispose()
+    config = tmp_path / "keep.yaml"
+    config.write_text("default_config: {insert_batch_size: 50}\n")
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("tables:\n  - table_name_with_schema: customers\n    mode: SHUFFLE\n")
+    cases = [
+        ("-c", str(config), "--source", source, "--target", target),  # the load hits a CHECK
+        ("-c", str(bad_config), "--source", source, "--target", target),
+        ("-c", str(tmp_path / "missing.yaml"), "--source", source, "--target", target),
+        ("-c", str(config), "--source", "postgresql://u:hunter2@127.0.0.1:1/x", "--target", target),
+    ]
+    for args in cases:
+        result = governor("transform", *args)
+        assert result.returncode == 1, args
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1, result.stderr
+        assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+        assert "hunter2" not in result.stderr
+    assert "tables[0].mode: 'SHUFFLE' is not one of" in governor("transform", *cases[1]).stderr
