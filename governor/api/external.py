@@ -21,6 +21,7 @@ from governor.runs import service
 from governor.runs.executor import Executor
 from governor.store.db import Store
 from governor.store.models import RunLog, RunStatus, WorkflowRun
+from governor.store.workflows import get_workflow
 
 router = APIRouter(dependencies=[Depends(current_key)])
 
@@ -106,7 +107,7 @@ def get_workflow_run(store: StoreDep, id: Int64Path) -> ApiWorkflowRunResponse:
 def list_workflow_runs(store: StoreDep, workflow_id: Int64Path) -> list[ApiWorkflowRunResponse]:
     """All runs of the workflow, newest first."""
     with store.session() as session:
-        service.get_workflow(session, workflow_id)
+        get_workflow(session, workflow_id)
         return [ApiWorkflowRunResponse.of(run) for run in service.list_runs(session, workflow_id)]
 
 
