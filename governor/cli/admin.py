@@ -14,14 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from governor.api.management.schemas import DataSourceOut, KeyCreated, KeyOut, UserOut, VersionOut, WorkflowOut
-from governor.cli.transform import console, fail
+from governor.cli.common import console, fail, load_settings
 from governor.engine.config import parse_config
 from governor.engine.errors import ConfigError
 from governor.settings import Settings
@@ -42,18 +42,10 @@ workflows_app = typer.Typer(help="Workflows and their versions.", no_args_is_hel
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON, for scripts.")
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"GOVERNOR_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        raise fail(f"bad configuration: {problems}") from None
-
-
 @contextmanager
 def _session() -> Iterator[tuple[Settings, Session]]:
     """The configured store's session; store and config problems end the command with one line."""
-    settings = _settings()
+    settings = load_settings()
     try:
         store = open_store(settings)
     except (SQLAlchemyError, OSError) as exc:

@@ -22,9 +22,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from governor.cli.common import console, fail, load_settings
 from governor.cli.run import TERMINAL, ApiClient, follow_run
-from governor.cli.serve import load_settings
-from governor.cli.transform import console, fail
 from governor.demo import DEMO_MASKING_CONFIG, build_demo_database
 from governor.settings import Settings
 from governor.store import datasources, keys, users, workflows

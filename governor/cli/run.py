@@ -14,8 +14,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from governor.cli.serve import load_settings
-from governor.cli.transform import console, fail
+from governor.cli.common import console, fail, load_settings
 
 POLL_SECONDS = 0.5
 TERMINAL = ("COMPLETED", "FAILED", "STOPPED")

@@ -17,15 +17,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import uvicorn
-from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from governor.api.app import create_app
-from governor.cli.transform import fail
+from governor.cli.common import fail, load_settings
 from governor.runs import service
 from governor.runs.local import LocalExecutor
 from governor.runs.logformat import configure_logging
@@ -34,15 +33,6 @@ from governor.store.crypto import redact
 from governor.store.db import Store, open_store
 
 logger = logging.getLogger("governor.serve")
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from ``GOVERNOR_*`` variables, with the command-line flags that were given on top."""
-    try:
-        return Settings(**{name: value for name, value in overrides.items() if value is not None})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise fail(f"bad configuration: {problems}") from None
 
 
 @contextmanager

@@ -10,19 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from governor.cli.common import console, fail
 from governor.engine.config import WorkflowConfig, parse_config
 from governor.engine.connectors import open_connector
 from governor.engine.errors import EngineError
 from governor.engine.plan import Plan
 from governor.engine.runner import RunEvent, RunReport, prepare, run_workflow
-
-console = Console(stderr=True)
-
-
-def fail(message: str) -> typer.Exit:
-    """Print the one-line reason a command failed and give the exit to raise."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
 
 
 def _read_config(path: Path) -> str:

@@ -4,9 +4,17 @@ Every error carries a message meant to be shown as is, in one line, by the CLI, 
 run log; anything else escaping the engine is a bug.
 """
 
+from typing import Any
+
 
 class EngineError(Exception):
-    """A problem with the config, the databases or the data that the user can fix."""
+    """A problem with the config, the databases or the data that the user can fix.
+
+    ``report`` is what the run did before it ended (a ``RunReport``, set by the runner), so a
+    failed or stopped run still tells which tables were loaded.
+    """
+
+    report: Any = None
 
 
 class ConfigError(EngineError):

@@ -17,7 +17,7 @@ import pyarrow as pa
 from governor.engine.config import WorkflowConfig, parse_config
 from governor.engine.connectors import open_connector
 from governor.engine.connectors.base import Connector
-from governor.engine.errors import RunStopped
+from governor.engine.errors import EngineError, RunStopped
 from governor.engine.plan import Plan, TablePlan, build_plan, check_not_same_database
 from governor.engine.schema import Schema
 
@@ -93,12 +93,18 @@ def run_workflow(
             config.table_truncation_mode,
         )
         report = RunReport(seed=seed)
-        for table_plan in plan.tables:
-            if stop():
-                raise RunStopped("stopped before all tables were loaded")
-            report.tables.append(
-                _load_table(table_plan, source, target, config.default_config.insert_batch_size, emit, stop)
-            )
+        try:
+            for table_plan in plan.tables:
+                if stop():
+                    raise RunStopped("stopped before all tables were loaded")
+                table_report = TableReport(table=str(table_plan.name), mode=table_plan.mode.value)
+                report.tables.append(table_report)
+                _load_table(
+                    table_plan, table_report, source, target, config.default_config.insert_batch_size, emit, stop
+                )
+        except EngineError as exc:
+            exc.report = report
+            raise
         return report
     finally:
         source.close()
@@ -107,14 +113,14 @@ def run_workflow(
 
 def _load_table(
     plan: TablePlan,
+    report: TableReport,
     source: Connector,
     target: Connector,
     batch_size: int,
     emit: Callable[[RunEvent], None],
     stop: Callable[[], bool],
-) -> TableReport:
+) -> None:
     name = str(plan.name)
-    report = TableReport(table=name, mode=plan.mode.value)
     started = time.perf_counter()
     total = source.count(plan.table)
     emit(RunEvent("table_started", table=name, total=total))
@@ -136,7 +142,6 @@ def _load_table(
         stream.close()
     report.seconds = round(time.perf_counter() - started, 3)
     emit(RunEvent("table_finished", table=name, rows=report.rows_written, total=total))
-    return report
 
 
 def transform_batch(plan: TablePlan, batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -114,8 +114,8 @@ def _completed(report: RunReport, seconds: float) -> _Outcome:
     return _Outcome(RunStatus.COMPLETED, report=report, note=note)
 
 
-def _failed(error: str) -> _Outcome:
-    return _Outcome(RunStatus.FAILED, error=error, note=f"failed: {error}")
+def _failed(error: str, report: RunReport | None = None) -> _Outcome:
+    return _Outcome(RunStatus.FAILED, error=error, report=report, note=f"failed: {error}")
 
 
 def _run(job: _Job, settings: Settings) -> _Outcome:
@@ -136,9 +136,9 @@ def _run(job: _Job, settings: Settings) -> _Outcome:
     try:
         report = run_workflow(config_yaml, source_url, target_url, job.on_event, job.should_stop)
     except RunStopped as exc:
-        return _Outcome(RunStatus.STOPPED, note=f"stopped: {exc}")
+        return _Outcome(RunStatus.STOPPED, report=exc.report, note=f"stopped: {exc}")
     except EngineError as exc:
-        return _failed(redact(str(exc)))
+        return _failed(redact(str(exc)), exc.report)
     except Exception as exc:
         logger.exception("run %s: internal error", job.run_id)
         return _failed(redact(f"internal error: {type(exc).__name__}: {exc}"))

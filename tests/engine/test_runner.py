@@ -57,10 +57,7 @@ def build_shop(url: str) -> None:
         # Managers have higher ids than their reports: a load in id order meets children first.
         conn.execute(
             employees.insert(),
-            [
-                {"id": i, "manager_id": None if i == 60 else min(60, i + 10), "name": f"E{i}"}
-                for i in range(60, 0, -1)
-            ],
+            [{"id": i, "manager_id": None if i == 60 else min(60, i + 10), "name": f"E{i}"} for i in range(60, 0, -1)],
         )
     engine.dispose()
 
@@ -239,3 +236,23 @@ def test_the_source_database_is_refused_as_target(sqlite_url_factory: Callable[[
     build_shop(url)
     with pytest.raises(SchemaError, match="target is the source"):
         run_workflow("{}", url, url)
+
+
+def test_a_failed_run_reports_what_it_loaded(sqlite_url_factory: Callable[[], str]) -> None:
+    source, target = sqlite_url_factory(), sqlite_url_factory()
+    build_shop(source)
+    engine = sa.create_engine(target)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, amount NUMERIC, note TEXT)"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON orders WHEN NEW.id = 1500 BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
+    engine.dispose()
+    with pytest.raises(SchemaError) as caught:
+        run_workflow("default_config: {insert_batch_size: 100}", source, target)
+    report = {t.table: t for t in caught.value.report.tables}
+    assert report["main.customers"].rows_written == 300
+    assert report["main.employees"].rows_written == 60
+    assert report["main.orders"].rows_written == 0 and report["main.orders"].rows_read >= 1400

@@ -20,11 +20,11 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import psycopg
-from psycopg.copy import QueuedLibpqWriter
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+from psycopg.copy import QueuedLibpqWriter
 
 from governor.engine.connectors.prefetch import prefetch
 from governor.engine.connectors.sql import SqlAlchemyConnector, describe

@@ -1,0 +1,29 @@
+"""What every ``governor`` command shares: where messages go, how a command fails, the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from governor.settings import Settings
+
+# Messages and progress go to stderr, so that stdout carries only results (JSON for scripts).
+console = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print the one-line reason a command failed and give the exit to raise."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from ``GOVERNOR_*`` variables, with the command-line flags that were given on top."""
+    try:
+        return Settings(**{name: value for name, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"GOVERNOR_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise fail(f"bad configuration: {problems}") from None
