@@ -70,13 +70,14 @@ class Transformation(_Strict):
 
 class DefaultConfig(_Strict):
     mode: Mode = Mode.KEEP
-    target_ratio: float = 1.0
+    target_ratio: float = Field(default=1.0, gt=0)  # above 1 only in GENERATION mode (checked in parse_config)
     insert_batch_size: int = Field(default=10_000, gt=0, le=1_000_000)
+    use_text_column_heuristics: bool = False
 
     @field_validator("target_ratio")
     @classmethod
     def _only_full_copies(cls, value: float) -> float:
-        if value != 1.0:
+        if value < 1.0:
             raise ValueError("only 1.0 is supported until subsetting lands")
         return value
 
@@ -84,13 +85,15 @@ class DefaultConfig(_Strict):
 class TableConfig(_Strict):
     table_name_with_schema: str = Field(min_length=1)
     mode: Mode | None = None
-    target_ratio: float | None = None
+    target_ratio: float | None = Field(default=None, gt=0)
+    target_row_number: int | None = Field(default=None, ge=0)  # GENERATION only (checked in parse_config)
+    use_text_column_heuristics: bool | None = None
     transformations: list[Transformation] = []
 
     @field_validator("target_ratio")
     @classmethod
     def _only_full_copies(cls, value: float | None) -> float | None:
-        if value is not None and value != 1.0:
+        if value is not None and value < 1.0:
             raise ValueError("only 1.0 is supported until subsetting lands")
         return value
 
@@ -151,6 +154,21 @@ def _problems(error: ValidationError) -> list[str]:
     return problems
 
 
+def _generation_only(config: WorkflowConfig) -> list[str]:
+    """Row targets that only make sense for generated tables: more rows than the source, or a count."""
+    problems = []
+    if config.default_config.target_ratio > 1.0 and config.default_config.mode is not Mode.GENERATION:
+        problems.append("default_config.target_ratio: above 1 only in GENERATION mode")
+    for t, table in enumerate(config.tables):
+        if (table.mode or config.default_config.mode) is Mode.GENERATION:
+            continue
+        if table.target_ratio is not None and table.target_ratio > 1.0:
+            problems.append(f"tables[{t}].target_ratio: above 1 only in GENERATION mode")
+        if table.target_row_number is not None:
+            problems.append(f"tables[{t}].target_row_number: only in GENERATION mode")
+    return problems
+
+
 def parse_config(data: str | dict[str, Any]) -> WorkflowConfig:
     """Parse YAML text (or an already loaded mapping) and validate it fully.
 
@@ -175,7 +193,7 @@ def parse_config(data: str | dict[str, Any]) -> WorkflowConfig:
 
     from governor.engine.transformers import validate_params
 
-    problems = []
+    problems = _generation_only(config)
     for t, table in enumerate(config.tables):
         for i, transformation in enumerate(table.transformations):
             path = f"tables[{t}].transformations[{i}].params"
