@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import PostgresServer
+from tests.servers import MariaDBServer, PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +48,25 @@ def sqlite_url_factory(tmp_path: Path) -> Callable[[], str]:
         return f"sqlite:///{tmp_path / f'db_{next(numbers)}.sqlite'}"
 
     return make
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDBServer]:
+    """Started on first use, so only the tests that need MariaDB pay its start-up."""
+    with MariaDBServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mysql_url_factory(mariadb: MariaDBServer) -> Iterator[Callable[[], str]]:
+    """Call it for the SQLAlchemy URL of a new, empty MariaDB database; all are dropped after the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"test_{next(_database_numbers)}"
+        created.append(name)
+        return mariadb.create_database(name)
+
+    yield make
+    for name in created:
+        mariadb.drop_database(name)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from governor.engine.connectors.base import Connector
+from governor.engine.connectors.mysql import MySqlConnector
 from governor.engine.connectors.postgres import PostgresConnector
 from governor.engine.connectors.sql import SqlAlchemyConnector
 from governor.engine.connectors.sqlite import SqliteConnector
+from governor.engine.connectors.types import MYSQL_DIALECTS
 from governor.engine.connectors.urls import connection_failed, mask_url
 from governor.engine.errors import ConnectionFailed
 
@@ -20,8 +22,9 @@ def open_connector(url: str) -> Connector:
     """The connector for ``url``, checked to connect; ``ConnectionFailed`` (password masked) if not.
 
     ``postgres://``, ``postgresql://`` and ``postgresql+psycopg://`` open PostgreSQL through
-    psycopg 3, ``sqlite:///path`` a SQLite file, anything else SQLAlchemy's dialect for it
-    (MySQL and MariaDB among them, once their driver is installed).
+    psycopg 3, ``sqlite:///path`` a SQLite file, ``mysql://`` and ``mariadb://`` MySQL or MariaDB
+    (through PyMySQL unless the URL names another driver), anything else SQLAlchemy's dialect for
+    it, once its driver is installed.
     """
     try:
         parsed = sa.engine.make_url(url)
@@ -37,6 +40,8 @@ def open_connector(url: str) -> Connector:
             connector.url = url
         elif parsed.get_backend_name() == "sqlite":
             connector = SqliteConnector(url)
+        elif parsed.get_backend_name() in MYSQL_DIALECTS:
+            connector = MySqlConnector(url)
         else:
             connector = SqlAlchemyConnector(url, sa.create_engine(parsed))
     except (sa.exc.NoSuchModuleError, ImportError) as exc:

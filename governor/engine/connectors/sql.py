@@ -1,7 +1,7 @@
 """The generic connector: any database SQLAlchemy has a dialect and an installed driver for.
 
 Reads stream through server-side cursors (``yield_per``), writes are ``executemany`` inserts in
-one transaction per table. SQLite and PostgreSQL specialize it; MySQL, MariaDB and the others
+one transaction per table. SQLite, PostgreSQL and MySQL/MariaDB specialize it; other databases
 work through it as they are.
 """
 
@@ -72,7 +72,6 @@ class SqlAlchemyConnector(Connector):
         schema = self.arrow_schema(table)
         columns = [self._read_expression(column, field) for column, field in zip(table.columns, schema, strict=True)]
         with self._read_connection() as conn:
-            self._begin_read(conn)
             result = conn.execution_options(yield_per=batch_size).execute(sa.select(*columns).select_from(table))
             for rows in result.partitions():
                 values = list(zip(*rows, strict=True))
@@ -87,11 +86,6 @@ class SqlAlchemyConnector(Connector):
 
     def _read_connection(self) -> sa.Connection:
         return self.engine.connect()
-
-    def _begin_read(self, conn: sa.Connection) -> None:
-        """Start the read transaction, read-only where the database can enforce it."""
-        if self.dialect in ("mysql", "mariadb"):
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
     # Writing
 

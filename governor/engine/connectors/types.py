@@ -19,6 +19,17 @@ bytea, blob                                      binary
 uuid, json, jsonb, arrays, enums, anything else  string, in PostgreSQL's text form
 ===============================================  ==========================================
 
+MySQL and MariaDB add their own integer widths and time types:
+
+===============================================  ==========================================
+tinyint(1) (what BOOLEAN is in MySQL)            bool
+tinyint / year                                   int16
+smallint / mediumint / int / bigint unsigned     int32 / int32 / int64 / decimal128(20, 0)
+float / double                                   float32 / float64
+timestamp (stored in UTC)                        timestamp('us', tz='UTC')
+bit(n)                                           int64
+===============================================  ==========================================
+
 NULL is allowed everywhere. Carrying PostgreSQL's own text form for the types Arrow has no
 equivalent of means PostgreSQL -> PostgreSQL copies them exactly, and other databases still
 receive a readable value.
@@ -28,12 +39,18 @@ from __future__ import annotations
 
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 MAX_DECIMAL128_PRECISION = 38
+MYSQL_DIALECTS = ("mysql", "mariadb")
 
 
 def arrow_type(sql_type: sa.types.TypeEngine, dialect: str) -> pa.DataType:
     """The canonical Arrow type of a reflected column type of the given dialect."""
+    if dialect in MYSQL_DIALECTS:
+        special = _mysql_arrow_type(sql_type)
+        if special is not None:
+            return special
     wide_integers = dialect == "sqlite"  # SQLite stores every INTEGER in 64 bits
     if isinstance(sql_type, sa.Boolean):
         return pa.bool_()
@@ -62,6 +79,33 @@ def arrow_type(sql_type: sa.types.TypeEngine, dialect: str) -> pa.DataType:
     if isinstance(sql_type, sa.types._Binary):  # LargeBinary, BYTEA, BLOB, VARBINARY
         return pa.binary()
     return pa.string()
+
+
+def _mysql_arrow_type(sql_type: sa.types.TypeEngine) -> pa.DataType | None:
+    """MySQL's own integer, float and time types; None where the generic mapping is right.
+
+    Unsigned integers take the next wider type, so every value fits (bigint unsigned in a
+    decimal). ``tinyint(1)`` is read as boolean, as MySQL's BOOLEAN is stored: a tinyint(1)
+    holding another number reads as true.
+    """
+    if isinstance(sql_type, mysql.TINYINT):
+        return pa.bool_() if sql_type.display_width == 1 else pa.int16()
+    if isinstance(sql_type, mysql.YEAR):
+        return pa.int16()
+    if isinstance(sql_type, mysql.BIT):
+        return pa.int64()
+    if isinstance(sql_type, mysql.TIMESTAMP):
+        return pa.timestamp("us", tz="UTC")
+    if isinstance(sql_type, mysql.FLOAT):
+        return pa.float32()
+    if getattr(sql_type, "unsigned", False):
+        if isinstance(sql_type, mysql.BIGINT):
+            return pa.decimal128(20, 0)
+        if isinstance(sql_type, mysql.INTEGER):
+            return pa.int64()
+        if isinstance(sql_type, mysql.SMALLINT | mysql.MEDIUMINT):
+            return pa.int32()
+    return None
 
 
 def arrow_schema(table: sa.Table, dialect: str) -> pa.Schema:
@@ -100,16 +144,32 @@ def target_type(sql_type: sa.types.TypeEngine, source_dialect: str, target: sa.e
     """The type a target of another dialect creates a source column with.
 
     The generic form keeps lengths and precisions; where the target cannot render it (a
-    PostgreSQL array in SQLite, say), the column falls back to the type its canonical Arrow
-    values bind as.
+    PostgreSQL array in SQLite, say), or where it cannot hold the canonical values (MySQL's
+    tinyint(1) booleans, unsigned integers, UTC timestamps), the column falls back to the type
+    its canonical Arrow values bind as.
     """
+    canonical = arrow_type(sql_type, source_dialect)
     try:
         generic = sql_type.as_generic()
         generic.compile(dialect=target)
     except (NotImplementedError, sa.exc.CompileError):
-        return wire_type(arrow_type(sql_type, source_dialect))
+        return wire_type(canonical)
+    if not _holds(arrow_type(generic, source_dialect), canonical):
+        return wire_type(canonical)
+    if isinstance(sql_type, mysql.SET):
+        return sa.String(len(",".join(sql_type.values)) or 1)
     if isinstance(generic, sa.Enum):
         return sa.String(max((len(label) for label in generic.enums), default=1))
     if isinstance(generic, sa.Uuid | sa.JSON):
         return sa.Text()
     return generic
+
+
+def _holds(generic: pa.DataType, canonical: pa.DataType) -> bool:
+    """Whether a column read as ``generic`` holds every value of ``canonical`` as it is."""
+    if generic == canonical:
+        return True
+    same_kind = (pa.types.is_integer(generic) and pa.types.is_integer(canonical)) or (
+        pa.types.is_floating(generic) and pa.types.is_floating(canonical)
+    )
+    return same_kind and generic.bit_width >= canonical.bit_width
