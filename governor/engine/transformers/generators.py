@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from governor.engine.errors import SchemaError
+from governor.engine.errors import EngineError, SchemaError
 from governor.engine.hashing import derive, hash_array, stream_key, uniform
 from governor.engine.transformers import register
 from governor.engine.transformers.arrays import (
@@ -24,15 +24,25 @@ from governor.engine.transformers.reference_data import take
 
 
 class Categories(BaseModel):
-    """TDK's ``categories``: ``values`` maps each category to its weight, or lists equally likely ones."""
+    """TDK's ``categories``: ``values`` maps each category to its weight, or lists equally likely ones.
+
+    With ``value_source: LEARNED`` the categories and their frequencies are those of the source
+    column instead, learned by the engine before the table is loaded.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: str | None = None
-    value_source: Literal["PROVIDED"] = "PROVIDED"
-    values: dict[Any, float] | list[Any] = Field(min_length=1)
+    value_source: Literal["PROVIDED", "LEARNED"] = "PROVIDED"
+    values: dict[Any, float] | list[Any] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _weights(self) -> Categories:
+        if self.value_source == "LEARNED":
+            if self.values is not None:
+                raise ValueError("learned categories come from the source column; give no values")
+            return self
+        if self.values is None:
+            raise ValueError("values are required unless value_source is LEARNED")
         if isinstance(self.values, dict) and (
             any(weight < 0 for weight in self.values.values()) or sum(self.values.values()) <= 0
         ):
@@ -49,6 +59,8 @@ class CategoricalParams(BaseModel):
     def _probabilities(self) -> CategoricalParams:
         if self.probabilities is None:
             return self
+        if self.categories.values is None:
+            raise ValueError("learned categories take their probabilities from the source column")
         if isinstance(self.categories.values, dict):
             raise ValueError("give weights either in categories.values or in probabilities, not both")
         if len(self.probabilities) != len(self.categories.values):
@@ -61,7 +73,7 @@ class CategoricalParams(BaseModel):
         return self
 
     def weighted(self) -> tuple[list[str], np.ndarray]:
-        values = self.categories.values
+        values = self.categories.values or []
         if isinstance(values, dict):
             return [str(v) for v in values], np.array(list(values.values()), dtype=np.float64)
         weights = self.probabilities if self.probabilities is not None else [1.0] * len(values)
@@ -70,7 +82,7 @@ class CategoricalParams(BaseModel):
 
 @register
 class CategoricalGenerator(Transformer):
-    """Draws a category per input value with the given weights.
+    """Draws a category per input value with the given (or learned) weights.
 
     Categories are not re-drawn when they happen to equal the original value: that would bend the
     weights the user asked for.
@@ -81,24 +93,40 @@ class CategoricalGenerator(Transformer):
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:
         super().__init__(params, context)
-        labels, weights = params.weighted()
-        self.cumulative = np.cumsum(weights) / weights.sum()
         self.key = stream_key(context.seed, self.name)
-        self.values: list[pa.Array] = []
-        for column in context.columns:
+        self.learned = params.categories.value_source == "LEARNED"
+        # Per column: the categories in the column's type and their cumulative probabilities.
+        self.choices: list[tuple[pa.Array, np.ndarray] | None] = [None] * len(context.columns)
+        if self.learned:
+            return
+        labels, weights = params.weighted()
+        for index, column in enumerate(context.columns):
             try:
-                self.values.append(pa.array(labels, pa.string()).cast(column.type))
+                values = pa.array(labels, pa.string()).cast(column.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise SchemaError(
                     f"categorical_generator: the categories do not fit column {column.name!r} ({column.type}): "
                     + str(exc).splitlines()[0]
                 ) from None
+            self.choices[index] = (values, np.cumsum(weights) / weights.sum())
+
+    def learn(self, categories: list[tuple[pa.Array, np.ndarray]]) -> None:
+        """Each column's source values and their counts (``value_source: LEARNED``)."""
+        for index, (values, counts) in enumerate(categories):
+            counts = np.asarray(counts, dtype=np.float64)
+            if len(values) and counts.sum() > 0:
+                self.choices[index] = (values, np.cumsum(counts) / counts.sum())
+            else:  # a source column with no values: nothing to learn, so NULLs
+                self.choices[index] = (pa.nulls(1, self.context.columns[index].type), np.ones(1))
 
     def apply(self, columns: list[pa.Array]) -> list[pa.Array]:
         results = []
-        for column, values in zip(columns, self.values, strict=True):
+        for column, choice, spec in zip(columns, self.choices, self.context.columns, strict=True):
+            if choice is None:
+                raise EngineError(f"categorical_generator: the categories of {spec.name!r} were not learned")
+            values, cumulative = choice
             draws = uniform(derive(hash_array(column, self.context.seed), self.key))
-            indices = np.minimum(np.searchsorted(self.cumulative, draws, side="right"), len(values) - 1)
+            indices = np.minimum(np.searchsorted(cumulative, draws, side="right"), len(values) - 1)
             results.append(keep_nulls(take(values, indices), column))
         return results
 
