@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from governor.engine.errors import ConfigError
 
@@ -42,6 +42,7 @@ class SafetyMode(StrEnum):
 
 class CycleResolutionStrategy(StrEnum):
     FAIL = "FAIL"
+    DELETE_NOT_REQUIRED = "DELETE_NOT_REQUIRED"
 
 
 class _Strict(BaseModel):
@@ -74,12 +75,19 @@ class DefaultConfig(_Strict):
     insert_batch_size: int = Field(default=10_000, gt=0, le=1_000_000)
     use_text_column_heuristics: bool = False
 
-    @field_validator("target_ratio")
-    @classmethod
-    def _only_full_copies(cls, value: float) -> float:
-        if value < 1.0:
-            raise ValueError("only 1.0 is supported until subsetting lands")
-        return value
+
+class CycleBreakerReference(_Strict):
+    """A nullable reference of the table to load as NULL and restore afterwards, breaking a cycle."""
+
+    columns: list[str] = Field(min_length=1)  # the referencing columns of this table
+    referenced_table: str | None = None
+
+
+class Scripts(_Strict):
+    """SQL run on the target: ``before`` anything is written to it, ``after`` every table is loaded."""
+
+    before: list[str] = []
+    after: list[str] = []
 
 
 class TableConfig(_Strict):
@@ -88,14 +96,9 @@ class TableConfig(_Strict):
     target_ratio: float | None = Field(default=None, gt=0)
     target_row_number: int | None = Field(default=None, ge=0)  # GENERATION only (checked in parse_config)
     use_text_column_heuristics: bool | None = None
+    filter: str | None = Field(default=None, min_length=1)  # an SQL condition over this source table
+    cycle_breaker_references: list[CycleBreakerReference] = []
     transformations: list[Transformation] = []
-
-    @field_validator("target_ratio")
-    @classmethod
-    def _only_full_copies(cls, value: float | None) -> float | None:
-        if value is not None and value < 1.0:
-            raise ValueError("only 1.0 is supported until subsetting lands")
-        return value
 
 
 class ForeignKeyConfig(_Strict):
@@ -126,6 +129,7 @@ class WorkflowConfig(_Strict):
     global_seed: int | None = None
     schemas: list[str] | None = None
     metadata: Metadata = Metadata()
+    scripts: Scripts = Scripts()
 
 
 def format_path(loc: tuple[int | str, ...]) -> str:

@@ -90,10 +90,11 @@ def test_bad_transformer_param_is_named() -> None:
     assert problem.startswith("tables[0].transformations[1].params.nonsense: ")
 
 
-def test_subsetting_ratio_is_refused_until_supported() -> None:
-    [problem] = problems_of(FULL.replace("target_ratio: 1.0", "target_ratio: 0.5"))
+def test_ratio_must_be_positive() -> None:
+    assert parse_config(FULL.replace("target_ratio: 1.0", "target_ratio: 0.5")).default_config.target_ratio == 0.5
+    [problem] = problems_of(FULL.replace("target_ratio: 1.0", "target_ratio: 0"))
     assert problem.startswith("default_config.target_ratio: ")
-    assert "0.5" in problem
+    assert "greater than 0" in problem
 
 
 def test_not_yaml_and_not_a_mapping() -> None:
