@@ -130,6 +130,9 @@ class WorkflowConfig(_Strict):
     schemas: list[str] | None = None
     metadata: Metadata = Metadata()
     scripts: Scripts = Scripts()
+    # For the service, not the engine: how many times a run whose ``governor worker`` was lost
+    # (killed, or cut off from the metadata database) starts again before it ends FAILED.
+    worker_lost_retries: int = Field(default=0, ge=0, le=10)
 
 
 def format_path(loc: tuple[int | str, ...]) -> str:
