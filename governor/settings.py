@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     executor: Literal["local", "procrastinate"] = "local"
+    # Seconds after which a silent ``governor worker`` is lost and its runs fail (or are retried).
+    worker_timeout: float = Field(default=60.0, ge=1, le=3600)
 
     @field_validator("home")
     @classmethod

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from sqlalchemy.orm import Session
+
 
 class Executor(ABC):
     @abstractmethod
     def start(self) -> None:
         """Begin taking queued runs, including those queued before this process started."""
+
+    def enqueue(self, session: Session, run_id: int) -> None:  # noqa: B027 - a hook, not every executor needs it
+        """The run was just written in ``session``'s transaction, not yet committed.
+
+        An executor whose queue lives in the metadata database adds the run's job here, so that
+        both are committed together or not at all (Procrastinate's defer).
+        """
 
     @abstractmethod
     def submit(self, run_id: int) -> None:

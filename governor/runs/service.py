@@ -147,12 +147,20 @@ def claim_runs(session: Session, slots: int) -> list[int]:
             break
         if target_id in busy:
             continue
-        now = utcnow()
-        if _transition(session, run_id, [RunStatus.QUEUED], status=RunStatus.RUNNING, start_date=now, heartbeat_at=now):
-            add_log(session, run_id, "started")
+        if start_run(session, run_id):
             busy.add(target_id)
             claimed.append(run_id)
     return claimed
+
+
+def start_run(session: Session, run_id: int, worker_id: str | None = None) -> bool:
+    """QUEUED -> RUNNING; False if the run is no longer queued (stopped meanwhile, or taken)."""
+    now = utcnow()
+    values = {"status": RunStatus.RUNNING, "start_date": now, "heartbeat_at": now, "worker_id": worker_id}
+    if not _transition(session, run_id, [RunStatus.QUEUED], **values):
+        return False
+    add_log(session, run_id, f"started on worker {worker_id}" if worker_id else "started")
+    return True
 
 
 @dataclass(frozen=True)
@@ -217,3 +225,18 @@ def fail_started_runs(session: Session, message: str, run_ids: Sequence[int] | N
             add_log(session, run_id, message, level="ERROR")
             failed.append(run_id)
     return failed
+
+
+def requeue_run(session: Session, run_id: int, message: str) -> bool:
+    """RUNNING -> QUEUED, for a run whose worker was lost and whose workflow asks for retries.
+
+    The one transition back: the run starts again from the beginning, on whichever worker takes it.
+    A run asked to stop meanwhile (STOPPING) is not started again.
+    """
+    progress = asdict(Progress(tables_total=0, tables_done=0, rows_done=0))
+    if not _transition(
+        session, run_id, [RunStatus.RUNNING], status=RunStatus.QUEUED, worker_id=None, heartbeat_at=None, **progress
+    ):
+        return False
+    add_log(session, run_id, message, level="WARNING")
+    return True

@@ -37,10 +37,10 @@ HEARTBEAT_SECONDS = 1.0
 class _Job:
     """The state of one run inside its worker process, shared by the engine and the heartbeat."""
 
-    def __init__(self, store: Store, run_id: int) -> None:
+    def __init__(self, store: Store, run_id: int, worker_id: str | None = None) -> None:
         self.store = store
         self.run_id = run_id
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.progress = Progress(tables_total=0, tables_done=0, rows_done=0)
         self._rows_before_table = 0
         self._stop = False
@@ -145,11 +145,15 @@ def _run(job: _Job, settings: Settings) -> _Outcome:
     return _completed(report, time.monotonic() - started)
 
 
-def execute(run_id: int, settings: Settings, lifeline: Connection) -> None:
-    """The worker process's entry point: take the RUNNING run to a terminal state."""
+def execute(run_id: int, settings: Settings, lifeline: Connection, worker_id: str | None = None) -> None:
+    """The worker process's entry point: take the RUNNING run to a terminal state.
+
+    ``worker_id`` names the ``governor worker`` that started this process (distributed executor);
+    by default the run shows this process's host and pid.
+    """
     configure_logging(settings)
     store = Store(settings.effective_database_url)
-    job = _Job(store, run_id)
+    job = _Job(store, run_id, worker_id)
     job.beat()  # the run shows its worker from the start
     done = threading.Event()
     watcher = threading.Thread(target=_watch, args=(job, lifeline, done), daemon=True)

@@ -176,6 +176,8 @@ class WorkflowRun(Base):
     tables_done: Mapped[int] = mapped_column(default=0)
     rows_done: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     report: Mapped[dict[str, Any] | None]
+    # The run's Procrastinate job, when the distributed executor queued it (GOVERNOR_EXECUTOR=procrastinate).
+    job_id: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class RunLog(Base):
@@ -187,3 +189,17 @@ class RunLog(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     level: Mapped[str] = mapped_column(sa.String(10), default="INFO")
     message: Mapped[str] = mapped_column(sa.Text)
+
+
+class Worker(Base):
+    """A ``governor worker`` process, registered while it runs (the distributed executor)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int]
+    queues: Mapped[list[str]] = mapped_column(sa.JSON)
+    concurrency: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_heartbeat: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
 from governor.settings import Settings
 from governor.store import crypto
-from governor.store.db import Store, open_store
+from governor.store.db import MIGRATIONS, Store, open_store
 from governor.store.errors import Conflict, Invalid
 from governor.store.keys import LAST_USED_RESOLUTION, create_key, revoke_key, verify_key
 from governor.store.models import AccessKey, User, utcnow
@@ -43,7 +44,8 @@ def test_fresh_home_is_created_migrated_and_gets_a_private_key(tmp_path: Path) -
         with store.engine.connect() as connection:
             tables = set(sa.inspect(connection).get_table_names())
             assert {"users", "access_keys", "data_sources", "workflows", "workflow_runs"} <= tables
-            assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
+            head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+            assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == head
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
