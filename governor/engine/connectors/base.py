@@ -45,12 +45,18 @@ class Connector(ABC):
         """The Arrow types this connector reads the table's columns as."""
 
     @abstractmethod
-    def count(self, table: sa.Table) -> int:
-        """Rows in the table (exact; used for progress and reports)."""
+    def count(self, table: sa.Table, where: str | None = None) -> int:
+        """Rows in the table, or those meeting ``where`` (exact; used for progress and reports)."""
 
     @abstractmethod
-    def read(self, table: sa.Table, batch_size: int) -> Iterator[pa.RecordBatch]:
-        """Stream the table as batches of at most ``batch_size`` rows, read-only."""
+    def read(self, table: sa.Table, batch_size: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
+        """Stream the table's columns as batches of at most ``batch_size`` rows, read-only.
+
+        ``where`` is an SQL condition over the table (a config ``filter``, checked by
+        ``governor.engine.sql_text.check_condition``) that the database applies, so rows it
+        excludes never leave the server. A table object holding only some of the columns of the
+        real table reads just those (subsetting reads key columns alone).
+        """
 
     @abstractmethod
     def prepare(
@@ -71,6 +77,18 @@ class Connector(ABC):
 
         Foreign keys are checked at the end of the load, so rows referencing rows of the same
         table load in any order.
+        """
+
+    @abstractmethod
+    def execute_script(self, statements: list[str]) -> None:
+        """Run SQL statements (a config's ``scripts``) in one transaction where the database allows."""
+
+    @abstractmethod
+    def update(self, table: sa.Table, key_columns: list[str], batches: Iterable[pa.RecordBatch]) -> int:
+        """Set the non-key columns of the batches on the target rows their key columns identify.
+
+        Restores the references a cycle was broken at once both sides are loaded; returns the
+        rows updated.
         """
 
     def close(self) -> None:  # noqa: B027 - optional hook

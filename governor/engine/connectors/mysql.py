@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from governor.engine.connectors.prefetch import prefetch
-from governor.engine.connectors.sql import SqlAlchemyConnector, describe
+from governor.engine.connectors.sql import SqlAlchemyConnector, describe, where_clause
 from governor.engine.connectors.types import MYSQL_DIALECTS, arrow_type
 from governor.engine.connectors.urls import first_line
 from governor.engine.errors import SchemaError
@@ -121,12 +121,12 @@ class MySqlConnector(SqlAlchemyConnector):
 
     # Reading
 
-    def read(self, table: sa.Table, batch_size: int) -> Iterator[pa.RecordBatch]:
-        return prefetch(self._read_batches(table, batch_size))
+    def read(self, table: sa.Table, batch_size: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
+        return prefetch(self._read_batches(table, batch_size, where))
 
-    def _read_batches(self, table: sa.Table, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def _read_batches(self, table: sa.Table, batch_size: int, where: str | None) -> Iterator[pa.RecordBatch]:
         schema = self.arrow_schema(table)
-        statement = f"SELECT {self._select_list(table, schema)} FROM {self._qualified(table)}"
+        statement = f"SELECT {self._select_list(table, schema)} FROM {self._qualified(table)}{where_clause(where)}"
         with self._read_engine.connect() as conn:
             conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
             cursor = conn.connection.driver_connection.cursor(self._streaming_cursor)
@@ -216,12 +216,6 @@ class MySqlConnector(SqlAlchemyConnector):
             column.type = _mysql_type(column.type, original.type, canonical, column.name in keys)
         for option, value in _TABLE_OPTIONS.items():
             copy.dialect_kwargs[option] = value
-
-    def _quote(self, name: str) -> str:
-        return self.engine.dialect.identifier_preparer.quote(name)
-
-    def _qualified(self, table: sa.Table) -> str:
-        return self.engine.dialect.identifier_preparer.format_table(table)
 
     def close(self) -> None:
         self._read_engine.dispose()

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from psycopg.copy import QueuedLibpqWriter
 
 from governor.engine.connectors.prefetch import prefetch
-from governor.engine.connectors.sql import SqlAlchemyConnector, describe
+from governor.engine.connectors.sql import SqlAlchemyConnector, describe, where_clause
 from governor.engine.errors import SchemaError
 
 # Session settings that fix the text form of values whatever the server's defaults are.
@@ -51,11 +51,13 @@ class PostgresConnector(SqlAlchemyConnector):
 
     # Reading
 
-    def read(self, table: sa.Table, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def read(self, table: sa.Table, batch_size: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
         schema = self.arrow_schema(table)
-        return prefetch(self._read_batches(table, schema, batch_size))
+        return prefetch(self._read_batches(table, schema, batch_size, where))
 
-    def _read_batches(self, table: sa.Table, schema: pa.Schema, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def _read_batches(
+        self, table: sa.Table, schema: pa.Schema, batch_size: int, where: str | None
+    ) -> Iterator[pa.RecordBatch]:
         binary = [i for i, field in enumerate(schema) if pa.types.is_binary(field.type)]
         parse_schema = schema
         for i in binary:
@@ -71,7 +73,7 @@ class PostgresConnector(SqlAlchemyConnector):
         read = pacsv.ReadOptions(column_names=schema.names, block_size=_CSV_BLOCK_BYTES, use_threads=False)
         parse = pacsv.ParseOptions(newlines_in_values=True)
         columns = ", ".join(self._quote(column.name) for column in table.columns)
-        statement = f"COPY (SELECT {columns} FROM {self._qualified(table)}) TO STDOUT (FORMAT csv)"
+        statement = f"COPY (SELECT {columns} FROM {self._qualified(table)}{where_clause(where)}) TO STDOUT (FORMAT csv)"
 
         with self.engine.connect() as conn:
             for setting in _READ_SETTINGS:
@@ -182,12 +184,6 @@ class PostgresConnector(SqlAlchemyConnector):
 
     def _truncate(self, conn: sa.Connection, tables: list[sa.Table]) -> None:
         conn.exec_driver_sql(f"TRUNCATE {', '.join(self._qualified(table) for table in tables)}")
-
-    def _quote(self, name: str) -> str:
-        return self.engine.dialect.identifier_preparer.quote(name)
-
-    def _qualified(self, table: sa.Table) -> str:
-        return self.engine.dialect.identifier_preparer.format_table(table)
 
 
 class _CopyStream(io.RawIOBase):

@@ -62,17 +62,25 @@ class SqlAlchemyConnector(Connector):
     def arrow_schema(self, table: sa.Table) -> pa.Schema:
         return arrow_schema(table, self.dialect)
 
-    def count(self, table: sa.Table) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    def count(self, table: sa.Table, where: str | None = None) -> int:
+        statement = f"SELECT count(*) FROM {self._qualified(table)}{where_clause(where)}"
+        try:
+            with self._read_connection() as conn:
+                return conn.exec_driver_sql(statement).scalar_one()
+        except (sa.exc.DBAPIError, *self._driver_errors) as exc:
+            raise SchemaError(f"cannot count rows of {describe(self._key(table))}: {first_line(exc)}") from None
 
     # Reading
 
-    def read(self, table: sa.Table, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def read(self, table: sa.Table, batch_size: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
         schema = self.arrow_schema(table)
         columns = [self._read_expression(column, field) for column, field in zip(table.columns, schema, strict=True)]
+        query = sa.select(*columns).select_from(table)
+        if where is not None:
+            # literal_column: a filter's text is SQL as written, with no bind parameters parsed out of it.
+            query = query.where(sa.literal_column(f"({where})"))
         with self._read_connection() as conn:
-            result = conn.execution_options(yield_per=batch_size).execute(sa.select(*columns).select_from(table))
+            result = conn.execution_options(yield_per=batch_size).execute(query)
             for rows in result.partitions():
                 values = list(zip(*rows, strict=True))
                 arrays = [pa.array(column, type=field.type) for column, field in zip(values, schema, strict=True)]
@@ -112,6 +120,38 @@ class SqlAlchemyConnector(Connector):
                     written += batch.num_rows
             self._after_load(conn, target)
         return written
+
+    def execute_script(self, statements: list[str]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                for statement in statements:
+                    conn.exec_driver_sql(statement)
+        except (sa.exc.DBAPIError, *self._driver_errors) as exc:
+            raise SchemaError(f"a script failed on the target: {first_line(exc)}") from None
+
+    def update(self, table: sa.Table, key_columns: list[str], batches: Iterable[pa.RecordBatch]) -> int:
+        target = self._target(table)
+        updated = 0
+        try:
+            with self.engine.begin() as conn:
+                self._begin_write(conn)
+                for batch in batches:
+                    if not batch.num_rows:
+                        continue
+                    wire = self._wire_table(target, batch.schema)
+                    values = {name: sa.bindparam(f"v_{name}") for name in batch.schema.names if name not in key_columns}
+                    statement = sa.update(wire).values(values)
+                    for name in key_columns:
+                        statement = statement.where(wire.c[name] == sa.bindparam(f"k_{name}"))
+                    rows = [
+                        {(f"k_{k}" if k in key_columns else f"v_{k}"): v for k, v in row.items()}
+                        for row in batch.to_pylist()
+                    ]
+                    conn.execute(statement, rows)
+                    updated += batch.num_rows
+        except (sa.exc.DBAPIError, *self._driver_errors) as exc:
+            raise SchemaError(f"cannot update table {describe(self._key(target))}: {first_line(exc)}") from None
+        return updated
 
     def _wire_table(self, target: sa.Table, schema: pa.Schema) -> sa.TableClause:
         """The target table with each column typed by how its Arrow values bind."""
@@ -279,5 +319,16 @@ class SqlAlchemyConnector(Connector):
     def _create(self, conn: sa.Connection, tables: list[sa.Table]) -> None:
         self._target_metadata.create_all(conn, tables=tables)
 
+    def _quote(self, name: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote(name)
+
+    def _qualified(self, table: sa.Table) -> str:
+        return self.engine.dialect.identifier_preparer.format_table(table)
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def where_clause(where: str | None) -> str:
+    """`` WHERE (condition)``: the parentheses keep a checked condition one expression."""
+    return "" if where is None else f" WHERE ({where})"
