@@ -106,23 +106,40 @@ def positions_in_runs(run_lengths: np.ndarray) -> np.ndarray:
     return np.cumsum(steps)
 
 
+def _mixed_word(words: np.ndarray, index: np.ndarray | np.uint64) -> np.ndarray:
+    """One 8-byte word of a value, mixed with its position in the value."""
+    words = (words ^ (index * _GOLDEN)) * _M1
+    return (words ^ (words >> _S31)) * _M2
+
+
 def _hash_bytes(array: pa.Array, key: np.uint64) -> np.ndarray:
-    """Hash each value's bytes eight at a time: unaligned 64-bit reads over the data buffer."""
+    """Hash each value's bytes eight at a time: unaligned 64-bit reads over the data buffer.
+
+    A value's hash sums its mixed words. When the values have similar lengths (names, emails,
+    phones) the k-th words of all values are summed in one pass per k; otherwise every word is laid
+    out in one ragged array. Both compute the same function.
+    """
     offsets, data = string_buffers(array)
     lengths = np.diff(offsets)
     word_counts = (lengths + 7) >> 3
-    word_index = positions_in_runs(word_counts)
     padded = np.concatenate((data, np.zeros(8, dtype=np.uint8)))
     windows = np.ndarray(shape=(len(data) + 1,), dtype="<u8", buffer=padded, strides=(1,))
-    starts = np.repeat(offsets[:-1], word_counts) + (word_index << 3)
-    remaining = np.minimum(np.repeat(lengths, word_counts) - (word_index << 3), 8)
+    width = int(word_counts.max()) if len(word_counts) else 0
     with np.errstate(over="ignore"):
-        words = windows[starts] & _BYTE_MASKS[remaining]
-        words = (words ^ (word_index.astype(np.uint64) * _GOLDEN)) * _M1
-        words = (words ^ (words >> _S31)) * _M2
-        sums = np.concatenate(([np.uint64(0)], np.cumsum(words, dtype=np.uint64)))
-        word_offsets = np.concatenate(([0], np.cumsum(word_counts)))
-        per_value = sums[word_offsets[1:]] - sums[word_offsets[:-1]]
+        if width * len(word_counts) <= 3 * int(word_counts.sum()):
+            per_value = np.zeros(len(lengths), dtype=np.uint64)
+            for index in range(width):
+                remaining = lengths - 8 * index
+                words = windows[np.minimum(offsets[:-1] + 8 * index, len(data))] & _BYTE_MASKS[np.clip(remaining, 0, 8)]
+                per_value += _mixed_word(words, np.uint64(index)) * (remaining > 0)
+        else:
+            word_index = positions_in_runs(word_counts)
+            starts = np.repeat(offsets[:-1], word_counts) + (word_index << 3)
+            remaining = np.minimum(np.repeat(lengths, word_counts) - (word_index << 3), 8)
+            words = _mixed_word(windows[starts] & _BYTE_MASKS[remaining], word_index.astype(np.uint64))
+            sums = np.concatenate(([np.uint64(0)], np.cumsum(words, dtype=np.uint64)))
+            word_offsets = np.concatenate(([0], np.cumsum(word_counts)))
+            per_value = sums[word_offsets[1:]] - sums[word_offsets[:-1]]
         return mix64(mix64(per_value + lengths.astype(np.uint64) * _M1) + key)
 
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from governor.engine.errors import SchemaError
-from governor.engine.hashing import below, derive
+from governor.engine.hashing import derive
 from governor.engine.transformers.base import TransformContext
 
 
@@ -101,36 +101,63 @@ def redraw_equal(
 ) -> list[pa.Array]:
     """Render from the hashes, then re-render, with derived hashes, every row where an output equals
     its original: a masked value never keeps the original by chance. Deterministic, since the
-    retries depend only on the hashes and the originals."""
+    retries depend only on the hashes and the originals.
+
+    Only the first round compares whole columns; each retry renders and compares just the rows that
+    clashed, and the whole outputs are patched once per round that had clashes.
+    """
     outputs = render(hashes)
-    for attempt in range(1, rounds):
-        clash = np.zeros(len(hashes), dtype=bool)
-        for output, original in zip(outputs, originals, strict=True):
-            clash |= equal_mask(output, original)
-        if not clash.any():
-            break
-        retry = render(derive(hashes[clash], attempt))
-        mask = pa.array(clash)
-        outputs = [pc.replace_with_mask(output, mask, new) for output, new in zip(outputs, retry, strict=True)]
-    return outputs
+    if rounds <= 1:
+        return outputs
+    clash = np.zeros(len(hashes), dtype=bool)
+    for output, original in zip(outputs, originals, strict=True):
+        clash |= equal_mask(output, original)
+    if not clash.any():
+        return outputs
+    rows = np.flatnonzero(clash)
+    indices = pa.array(rows)
+    retry = redraw_equal(
+        render, derive(hashes[rows], rounds), [original.take(indices) for original in originals], rounds - 1
+    )
+    mask = pa.array(clash)
+    return [pc.replace_with_mask(output, mask, new) for output, new in zip(outputs, retry, strict=True)]
 
 
 def digit_strings(hashes: np.ndarray, layout: str, key: int) -> pa.Array:
     """Strings laid out like ``layout`` (ASCII): '#' a digit 0-9, 'N' a digit 2-9, anything else literal.
 
-    The k-th digit depends only on (hashes, key, k), so two layouts of one number agree.
+    The digits are the mixed-radix expansion of one derived 64-bit word per row (a further word
+    once too little of a word's range is left), so the k-th digit depends only on (hashes, key) and the
+    digit symbols before it: two layouts of one number with the same digit symbols agree.
     """
     matrix = np.empty((len(hashes), len(layout)), dtype=np.uint8)
-    digit_index = 0
+    words, capacity, chunk = derive(hashes, key), 1 << 64, 0
     for position, symbol in enumerate(layout):
-        if symbol in "#N":
-            low, count = (2, 8) if symbol == "N" else (0, 10)
-            digits = below(derive(hashes, key + digit_index), count) + low
-            matrix[:, position] = digits + ord("0")
-            digit_index += 1
-        else:
+        if symbol not in "#N":
             matrix[:, position] = ord(symbol)
+            continue
+        low, count = (2, 8) if symbol == "N" else (0, 10)
+        if capacity < count << 32:  # keep every digit's bias below 2**-32
+            chunk += 1
+            words, capacity = derive(hashes, key + chunk), 1 << 64
+        matrix[:, position] = (words % np.uint64(count)).astype(np.uint8) + (low + ord("0"))
+        words //= np.uint64(count)
+        capacity //= count
     return strings_from_matrix(matrix)
+
+
+_BASE32 = np.frombuffer(b"0123456789abcdefghijklmnopqrstuv", dtype=np.uint8)
+TOKEN_LENGTH = 13  # 13 * 5 bits >= 64
+
+
+def base32_tokens(hashes: np.ndarray) -> np.ndarray:
+    """Every bit of each 64-bit hash as 13 lower-case base-32 characters, a (rows, 13) uint8 matrix.
+
+    Lower case and digits only, so tokens stay distinct where text is compared case-insensitively
+    (email addresses).
+    """
+    shifts = np.arange(5 * (TOKEN_LENGTH - 1), -1, -5, dtype=np.uint64)
+    return _BASE32[((hashes[:, None] >> shifts) & np.uint64(31)).astype(np.intp)]
 
 
 def decimal_unscaled(array: pa.Array) -> np.ndarray:

@@ -64,25 +64,42 @@ class Gendered:
     male: Dictionary
     female: Dictionary
     values: pa.Array
+    quantiles: np.ndarray  # the male table, then the female one shifted past the male values
 
     @classmethod
     def of(cls, male: Sequence[str] | Mapping[str, float], female: Sequence[str] | Mapping[str, float]) -> Gendered:
         male_dictionary, female_dictionary = Dictionary.of(male), Dictionary.of(female)
         return cls(
-            male_dictionary, female_dictionary, pa.concat_arrays([male_dictionary.values, female_dictionary.values])
+            male_dictionary,
+            female_dictionary,
+            pa.concat_arrays([male_dictionary.values, female_dictionary.values]),
+            np.concatenate([male_dictionary.quantiles, female_dictionary.quantiles + len(male_dictionary.values)]),
         )
 
     def draw(self, hashes: np.ndarray, female: np.ndarray) -> np.ndarray:
-        return np.where(female, len(self.male.values) + self.female.draw(hashes), self.male.draw(hashes))
+        """An index per hash into ``values``, from the female or the male weights: one gather."""
+        quantile = (hashes >> np.uint64(64 - _QUANTILE_BITS)).astype(np.int64)
+        return self.quantiles[(female.astype(np.int64) << _QUANTILE_BITS) | quantile]
+
+
+EMAIL_STYLES = 4  # first.last, firstlast, first_last, flast
 
 
 @dataclass(frozen=True)
 class Names:
     first: Gendered
     last: Dictionary
-    first_email: pa.Array  # email-safe spelling of first.values
-    last_email: pa.Array
+    email_prefixes: pa.Array  # per style, every first name as it starts an email: "jane.", "jane", "jane_", "j"
+    last_email: pa.Array  # email-safe spelling of last.values
     titles: Gendered
+
+
+def _email_prefixes(first_email: pa.Array) -> pa.Array:
+    spellings = first_email.to_pylist()
+    return pa.array(
+        [f"{name}." for name in spellings] + spellings + [f"{name}_" for name in spellings] + [n[0] for n in spellings],
+        pa.string(),
+    )
 
 
 def _person_locales() -> list[str]:
@@ -117,7 +134,7 @@ def names(locale: str) -> Names:
     return Names(
         first=first,
         last=last,
-        first_email=email_safe(first.values),
+        email_prefixes=_email_prefixes(email_safe(first.values)),
         last_email=email_safe(last.values),
         titles=Gendered.of(
             getattr(provider, "prefixes_male", None) or ("Mr.",),
