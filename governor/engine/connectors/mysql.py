@@ -141,16 +141,21 @@ class MySqlConnector(SqlAlchemyConnector):
                 raise SchemaError(f"cannot read table {describe(self._key(table))}: {first_line(exc)}") from None
             finally:
                 if not finished:
-                    # Closing the cursor would read the rest of the table: drop the connection.
-                    conn.invalidate()
+                    _drop_stream(conn, cursor)
 
     def _select_list(self, table: sa.Table, schema: pa.Schema) -> str:
-        """Columns as text the canonical types cast from: bits as numbers, JSON and others as text."""
+        """Columns as text the canonical types cast from.
+
+        Bits are read as numbers, JSON and other types as text, and single-precision floats as
+        doubles: the server prints a FLOAT with six significant digits, which loses bits.
+        """
         expressions = []
         for column, field in zip(table.columns, schema, strict=True):
             name = self._quote(column.name)
             if isinstance(column.type, mysql.BIT):
                 name = f"{name} + 0"
+            elif pa.types.is_float32(field.type):
+                name = f"{name} + 0e0"
             elif pa.types.is_string(field.type) and not isinstance(column.type, sa.String):
                 name = f"CAST({name} AS CHAR)"
             expressions.append(name)
@@ -220,6 +225,20 @@ class MySqlConnector(SqlAlchemyConnector):
     def close(self) -> None:
         self._read_engine.dispose()
         super().close()
+
+
+def _drop_stream(conn: sa.Connection, cursor: Any) -> None:
+    """End a streamed read early by closing its connection.
+
+    The server sends every row of a query, and closing the cursor would read them all: the
+    rest of a large table. The connection is closed instead, and PyMySQL's cursor and result
+    are told the stream is over, or they would try to read it when they are collected.
+    """
+    conn.invalidate()
+    result = getattr(cursor, "_result", None)
+    if result is not None:
+        result.unbuffered_active = False
+    cursor.connection = None
 
 
 def _to_batch(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.RecordBatch:

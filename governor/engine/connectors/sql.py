@@ -278,18 +278,27 @@ class SqlAlchemyConnector(Connector):
         copies = []
         for source in sources:
             same = self._same_dialect(source)
-            copy = source.to_metadata(
+            copy = (source if same else self._adapted(source)).to_metadata(
                 self._target_metadata,
                 schema=source.schema if same else None,
                 referred_schema_fn=lambda _t, _s, _c, referred, same=same: referred if same else None,
             )
             copy.info["dialect"] = self.dialect
-            if not same:
-                self._adapt(copy, source)
             copies.append(copy)
         for copy in copies:
             self._resolve_foreign_keys(conn, copy)
         return copies
+
+    def _adapted(self, source: sa.Table) -> sa.Table:
+        """A scratch copy of another dialect's table, adapted to this one.
+
+        The target's copy is then made from it, so it never sees the source's types: types with
+        create and drop events of their own (PostgreSQL's and MySQL's ENUMs) would fire them on
+        this dialect.
+        """
+        scratch = source.to_metadata(sa.MetaData())
+        self._adapt(scratch, source)
+        return scratch
 
     def _adapt(self, copy: sa.Table, source: sa.Table) -> None:
         """Types, defaults and checks of another dialect, made into this one's."""

@@ -149,13 +149,20 @@ def target_type(sql_type: sa.types.TypeEngine, source_dialect: str, target: sa.e
     its canonical Arrow values bind as.
     """
     canonical = arrow_type(sql_type, source_dialect)
+    if pa.types.is_float32(canonical):
+        return sa.REAL()  # MySQL's FLOAT is generically a Float, which databases make a double
     try:
-        generic = sql_type.as_generic()
+        generic = _portable(sql_type.as_generic(), sql_type)
         generic.compile(dialect=target)
     except (NotImplementedError, sa.exc.CompileError):
         return wire_type(canonical)
     if not _holds(arrow_type(generic, source_dialect), canonical):
         return wire_type(canonical)
+    return generic
+
+
+def _portable(generic: sa.types.TypeEngine, sql_type: sa.types.TypeEngine) -> sa.types.TypeEngine:
+    """Enums, sets, uuids and JSON as the text every database can hold them in."""
     if isinstance(sql_type, mysql.SET):
         return sa.String(len(",".join(sql_type.values)) or 1)
     if isinstance(generic, sa.Enum):
