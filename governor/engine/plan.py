@@ -10,15 +10,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 
 from governor.engine.config import Mode, SafetyMode, Transformation, WorkflowConfig
+from governor.engine.cycles import CycleResolution, resolve_cycles
 from governor.engine.errors import ConfigError, SchemaError
 from governor.engine.schema import Schema, TableName
+from governor.engine.subset import SubsetPlan, plan_subset
 from governor.engine.transformers import ColumnContext, TransformContext, Transformer, build
+from governor.engine.transformers.defaults import server_default_sql
+
+if TYPE_CHECKING:
+    from governor.engine.generation.planning import GenerationSpec
 
 
 def derive_seed(global_seed: int, origin: str) -> int:
@@ -47,19 +53,32 @@ class TablePlan:
     mode: Mode
     arrow_schema: pa.Schema
     transforms: list[ColumnTransform] = field(default_factory=list)
+    generation: GenerationSpec | None = None  # GENERATION tables: row target and keys (governor.engine.generation)
+    rows: str = "all rows"  # how subsetting chooses its rows (governor.engine.subset)
+    estimated_rows: int | None = None  # set by subset.estimate_rows when the source is counted
+    cycle_breaks: list[str] = field(default_factory=list)  # references loaded NULL (governor.engine.cycles)
 
     def describe(self) -> dict[str, Any]:
         columns = {c.name: "keep" for c in self.table.columns}
         for transform in self.transforms:
             for column in transform.columns:
                 columns[column] = f"{transform.type} ({transform.origin})"
-        return {"table": str(self.name), "mode": self.mode.value, "columns": columns}
+        return {
+            "table": str(self.name),
+            "mode": self.mode.value,
+            "rows": self.rows,
+            "estimated_rows": self.estimated_rows,
+            "cycle_breaks": self.cycle_breaks,
+            "columns": columns,
+        }
 
 
 @dataclass
 class Plan:
     tables: list[TablePlan]
     seed: int
+    cycles: CycleResolution | None = None
+    subset: SubsetPlan | None = None
 
     def describe(self) -> list[dict[str, Any]]:
         return [t.describe() for t in self.tables]
@@ -104,11 +123,6 @@ def build_plan(
                 _Configured(f"{path}.transformations[{i}]", name, transformation, transformation.mode or table_mode)
             )
 
-    for name, mode in table_modes.items():
-        if mode is Mode.GENERATION:
-            where = seen_tables.get(name, "default_config")
-            problems.append(f"{where}.mode: GENERATION is not supported yet ({name})")
-
     plans = {
         name: TablePlan(name, table, table_modes[name], arrow_schema(table)) for name, table in schema.tables.items()
     }
@@ -117,13 +131,22 @@ def build_plan(
     problems += _bind(configured, schema, plans, transforms_by_column, kept, seed)
     if not problems:
         problems += _propagate_keys(schema, plans, transforms_by_column)
+    if not problems:
+        from governor.engine.generation.planning import plan_generation  # generation builds on this module
+
+        problems += plan_generation(config, schema, plans, transforms_by_column, seed)
     if not problems and config.safety_mode is SafetyMode.STRICT:
         problems += _strict_check(schema, plans, set(transforms_by_column) | kept)
     if problems:
         raise ConfigError(problems)
 
-    order = schema.load_order(plans)
-    return Plan([plans[name] for name in order], seed)
+    cycles = resolve_cycles(config, schema)
+    subset = plan_subset(config, schema, table_modes, cycles.order, {b.reference for b in cycles.breaks})
+    for name, plan in plans.items():
+        plan.cycle_breaks = [b.describe() for b in cycles.broken(name)]
+        if subset is not None:
+            plan.rows = subset.tables[name].describe()
+    return Plan([plans[name] for name in cycles.order], seed, cycles, subset)
 
 
 def _bind(
@@ -157,7 +180,7 @@ def _bind(
                 f"{item.path}.columns: {', '.join(duplicated)} already transformed by another transformation"
             )
             continue
-        if item.mode is not Mode.MASKING:
+        if item.mode is Mode.KEEP:
             kept.update((item.table, c) for c in columns)
             continue
         row_coherent = _is_row_coherent(item.transformation)
@@ -187,16 +210,18 @@ def _instantiate(
     transformation: Transformation, schema: Schema, plan: TablePlan, columns: tuple[str, ...], seed: int
 ) -> Transformer:
     unique = schema.unique_columns(plan.name)
-    contexts = tuple(
-        ColumnContext(
-            name=c,
-            type=plan.arrow_schema.field(c).type,
-            unique=c in unique,
-            nullable=bool(plan.table.columns[c].nullable),
+    table = {
+        c.name: ColumnContext(
+            name=c.name,
+            type=plan.arrow_schema.field(c.name).type,
+            unique=c.name in unique,
+            nullable=bool(c.nullable),
+            default=server_default_sql(c),
         )
-        for c in columns
-    )
-    return build(transformation.params, TransformContext(seed=seed, columns=contexts))
+        for c in plan.table.columns
+    }
+    context = TransformContext(seed=seed, columns=tuple(table[c] for c in columns), table=tuple(table.values()))
+    return build(transformation.params, context)
 
 
 def _propagate_keys(
@@ -213,7 +238,7 @@ def _propagate_keys(
     for ref in schema.references:
         for column in ref.columns:
             transform = transforms_by_column.get((ref.table, column))
-            if transform is not None:
+            if transform is not None and transform.type != "foreign_key_generator":
                 problems.append(
                     f"{transform.origin}: {ref.table}.{column} references {ref.parent}; configure the masking on "
                     f"the referenced column, and the columns referencing it follow"
@@ -228,10 +253,12 @@ def _propagate_keys(
         for ref in schema.references_to(parent):
             if parent_column not in ref.parent_columns:
                 continue
-            if source.transformer.row_coherent:
+            if Mode.GENERATION in (plans[parent].mode, plans[ref.table].mode):
+                continue  # generated rows reference parent keys as loaded (governor.engine.generation)
+            if source.transformer.row_coherent or not source.transformer.maps_values:
                 problems.append(
-                    f"{source.origin}: {parent}.{parent_column} is referenced by {ref.table}; "
-                    f"mask keys with a transformer that works column by column (e.g. unique_hashing)"
+                    f"{source.origin}: {parent}.{parent_column} is referenced by {ref.table}; mask keys with a "
+                    f"transformer that maps each value on its own, column by column (e.g. unique_hashing)"
                 )
                 continue
             child_column = ref.columns[ref.parent_columns.index(parent_column)]

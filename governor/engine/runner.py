@@ -14,12 +14,17 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from governor.engine.config import WorkflowConfig, parse_config
+from governor.engine.config import Mode, WorkflowConfig, parse_config
 from governor.engine.connectors import open_connector
 from governor.engine.connectors.base import Connector
+from governor.engine.cycles import Restorer
 from governor.engine.errors import EngineError, RunStopped
+from governor.engine.generation import Generation
 from governor.engine.plan import Plan, TablePlan, build_plan, check_not_same_database
+from governor.engine.safety import check_target_is_not_source
 from governor.engine.schema import Schema
+from governor.engine.sql_text import split_statements
+from governor.engine.subset import TableRows, select_for
 
 EventKind = Literal["plan", "table_started", "rows", "table_finished", "log"]
 
@@ -40,6 +45,8 @@ class TableReport:
     rows_read: int = 0
     rows_written: int = 0
     seconds: float = 0.0
+    source_rows: int = 0  # rows of the source table, before any filter or subsetting
+    ratio: float | None = None  # rows_written / source_rows: the achieved subsetting ratio
 
 
 @dataclass
@@ -86,13 +93,20 @@ def run_workflow(
         source.check()
         target.check()
         plan = prepare(config, source, seed)
+        check_target_is_not_source(source, target)
+        selection = select_for(plan, source, config.default_config.insert_batch_size, stop)
         emit(RunEvent("plan", total=len(plan.tables), message=f"{len(plan.tables)} tables to load"))
+        _run_scripts(target, config.scripts.before, "before", emit)
         target.prepare(
             [t.table for t in plan.tables],
             config.schema_creation_mode,
             config.table_truncation_mode,
         )
         report = RunReport(seed=seed)
+        generation = Generation(plan, source, config.default_config.insert_batch_size, transform_batch)
+        restorer = Restorer(
+            plan.cycles.breaks if plan.cycles else [], {t.name: t.table for t in plan.tables}, selection.points_at_kept
+        )
         try:
             for table_plan in plan.tables:
                 if stop():
@@ -100,8 +114,21 @@ def run_workflow(
                 table_report = TableReport(table=str(table_plan.name), mode=table_plan.mode.value)
                 report.tables.append(table_report)
                 _load_table(
-                    table_plan, table_report, source, target, config.default_config.insert_batch_size, emit, stop
+                    table_plan,
+                    table_report,
+                    source,
+                    target,
+                    config.default_config.insert_batch_size,
+                    emit,
+                    stop,
+                    generation,
+                    selection.rows(table_plan.name),
+                    restorer,
                 )
+            restored = restorer.restore(target)
+            if restored:
+                emit(RunEvent("log", message=f"{restored} references restored where cycles were broken"))
+            _run_scripts(target, config.scripts.after, "after", emit)
         except EngineError as exc:
             exc.report = report
             raise
@@ -119,18 +146,23 @@ def _load_table(
     batch_size: int,
     emit: Callable[[RunEvent], None],
     stop: Callable[[], bool],
+    generation: Generation,
+    rows: TableRows,
+    restorer: Restorer,
 ) -> None:
     name = str(plan.name)
     started = time.perf_counter()
-    total = source.count(plan.table)
+    report.source_rows = source.count(plan.table)
+    total = report.source_rows if rows.expected is None else rows.expected
     emit(RunEvent("table_started", table=name, total=total))
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for batch in source.read(plan.table, batch_size):
+        for batch in source.read(plan.table, batch_size, where=rows.where):
             if stop():
                 raise RunStopped(f"stopped while loading {name}")
             report.rows_read += batch.num_rows
-            yield transform_batch(plan, batch)
+            kept = rows.keep(batch)
+            yield restorer.detach(plan.name, kept, transform_batch(plan, kept))
             emit(RunEvent("rows", table=name, rows=report.rows_read, total=total))
 
     stream = batches()
@@ -141,7 +173,15 @@ def _load_table(
         # now, while the source connection is still open.
         stream.close()
     report.seconds = round(time.perf_counter() - started, 3)
+    report.ratio = round(report.rows_written / report.source_rows, 4) if report.source_rows else None
     emit(RunEvent("table_finished", table=name, rows=report.rows_written, total=total))
+
+
+def _run_scripts(target: Connector, scripts: list[str], when: str, emit: Callable[[RunEvent], None]) -> None:
+    statements = [statement for script in scripts for statement in split_statements(script)]
+    if statements:
+        target.execute_script(statements)
+        emit(RunEvent("log", message=f"{len(statements)} script statements run on the target {when} the load"))
 
 
 def transform_batch(plan: TablePlan, batch: pa.RecordBatch) -> pa.RecordBatch:
