@@ -191,7 +191,8 @@ def transform_batch(plan: TablePlan, batch: pa.RecordBatch) -> pa.RecordBatch:
     columns: list[pa.Array] = list(batch.columns)
     index = {name: i for i, name in enumerate(batch.schema.names)}
     for transform in plan.transforms:
-        outputs = transform.transformer.apply([columns[index[c]] for c in transform.columns])
+        reads = [batch.column(index[c]) for c in transform.transformer.reads]  # source values, as read
+        outputs = transform.transformer.apply([columns[index[c]] for c in transform.columns] + reads)
         for column, output in zip(transform.columns, outputs, strict=True):
             columns[index[column]] = output
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema)

@@ -24,6 +24,7 @@ def _load_all() -> None:
     from governor.engine.transformers import (  # noqa: F401
         constants,
         dates,
+        defaults,
         foreign_keys,
         generators,
         hashing_transformers,

@@ -26,6 +26,7 @@ class ColumnContext:
     type: pa.DataType
     unique: bool = False
     nullable: bool = True
+    default: str | None = None  # the SQL text of the column's database default, if it has one
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class TransformContext:
 
     seed: int
     columns: tuple[ColumnContext, ...]
+    table: tuple[ColumnContext, ...] = ()  # every column of the table, for transformers that read others
 
 
 class Transformer(ABC):
@@ -47,11 +49,18 @@ class Transformer(ABC):
     ``row_coherent`` transformers take all their configured columns together and produce
     values that belong to one another (first name, last name and email of one fake person);
     the others are applied to each configured column on its own, one instance per column.
+
+    ``maps_values`` says that the output for a value depends only on that value and the seed: only
+    such transformers can mask a key, since every column referencing it must map the same way.
+    ``reads`` names other columns of the table whose source values ``apply`` receives after its
+    own columns (a condition's columns, say); they are read, never written.
     """
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
     row_coherent: ClassVar[bool] = False
+    maps_values: ClassVar[bool] = True
+    reads: tuple[str, ...] = ()
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:
         self.params = params
