@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from governor.engine.config import SchemaCreationMode, TableTruncationMode
 from governor.engine.connectors.base import Connector
-from governor.engine.connectors.types import arrow_schema, target_type, wire_type
+from governor.engine.connectors.types import MYSQL_DIALECTS, arrow_schema, target_type, wire_type
 from governor.engine.connectors.urls import connection_failed, first_line
 from governor.engine.errors import SchemaError
 
@@ -301,7 +301,7 @@ class SqlAlchemyConnector(Connector):
         return scratch
 
     def _adapt(self, copy: sa.Table, source: sa.Table) -> None:
-        """Types, defaults and checks of another dialect, made into this one's."""
+        """Types, defaults, checks and index names of another dialect, made into this one's."""
         source_dialect = source.info.get("dialect", "")
         for column, original in zip(copy.columns, source.columns, strict=True):
             column.type = target_type(original.type, source_dialect, self.engine.dialect)
@@ -309,6 +309,13 @@ class SqlAlchemyConnector(Connector):
             column.identity = None
         for constraint in [c for c in copy.constraints if isinstance(c, sa.CheckConstraint)]:
             copy.constraints.discard(constraint)
+        if source_dialect in MYSQL_DIALECTS:
+            # MySQL names indexes per table (two tables' unique emails are both "email"); other
+            # databases name them per schema, so they take the table's name in front.
+            unique = [c for c in copy.constraints if isinstance(c, sa.UniqueConstraint)]
+            for named in [*copy.indexes, *unique]:
+                if isinstance(named.name, str) and not named.name.startswith(f"{copy.name}_"):
+                    named.name = f"{copy.name}_{named.name}"
 
     def _resolve_foreign_keys(self, conn: sa.Connection, table: sa.Table) -> None:
         """Keep foreign keys to tables being created or already in the target; drop the others."""
