@@ -12,10 +12,10 @@ from rich.table import Table
 
 from governor.cli.common import console, fail
 from governor.engine.config import WorkflowConfig, parse_config
-from governor.engine.connectors import open_connector
 from governor.engine.errors import EngineError
 from governor.engine.plan import Plan
-from governor.engine.runner import RunEvent, RunReport, prepare, run_workflow
+from governor.engine.preview import plan_document, preview_plan
+from governor.engine.runner import RunEvent, RunReport, run_workflow
 
 
 def _read_config(path: Path) -> str:
@@ -27,16 +27,20 @@ def _read_config(path: Path) -> str:
 
 def _show_plan(plan: Plan, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps({"seed": plan.seed, "tables": plan.describe()}, indent=2))
+        typer.echo(json.dumps(plan_document(plan), indent=2))
         return
     table = Table(title="Plan (tables in load order)", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("table")
     table.add_column("mode")
+    table.add_column("rows")
+    table.add_column("estimated", justify="right")
     table.add_column("transformed columns")
     for position, item in enumerate(plan.describe(), start=1):
         columns = "\n".join(f"{c}: {what}" for c, what in item["columns"].items() if what != "keep") or "-"
-        table.add_row(str(position), item["table"], item["mode"], columns)
+        rows = "\n".join([item["rows"], *(f"cycle broken: {b}" for b in item["cycle_breaks"])])
+        estimated = "-" if item["estimated_rows"] is None else f"{item['estimated_rows']:,}"
+        table.add_row(str(position), item["table"], item["mode"], rows, estimated, columns)
     Console().print(table)
 
 
@@ -54,12 +58,7 @@ def register(app: typer.Typer) -> None:
         try:
             workflow = parse_config(text)
             if dry_run:
-                connector = open_connector(source)
-                try:
-                    connector.check()
-                    _show_plan(prepare(workflow, connector, workflow.global_seed or 0), as_json)
-                finally:
-                    connector.close()
+                _show_plan(preview_plan(workflow, source), as_json)
                 return
             if not target:
                 raise fail("--target is required unless --dry-run is given")

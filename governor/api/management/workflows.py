@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field
 
 from governor.api.auth import CurrentKey
-from governor.api.deps import MAX_ID, IdPath, SessionDep
+from governor.api.deps import MAX_ID, IdPath, SessionDep, SettingsDep
 from governor.api.management.schemas import ConfigValidOut, VersionOut, WorkflowOut
 from governor.engine.config import parse_config
+from governor.engine.errors import ConfigError, ConnectionFailed, EngineError
+from governor.engine.preview import plan_document, preview_plan
+from governor.store.datasources import connection_url
 from governor.store.workflows import create_workflow, get_version, get_workflow, list_workflows, update_workflow
 
 router = APIRouter(tags=["workflows"])
@@ -86,3 +89,34 @@ def version(
     session: SessionDep,
 ) -> VersionOut:
     return VersionOut.model_validate(get_version(get_workflow(session, workflow_id), version))
+
+
+class PlanOut(BaseModel):
+    workflow_id: int
+    version: int
+    seed: int
+    tables: list[dict[str, Any]] = Field(
+        description="In load order: table, mode, rows (how they are chosen), estimated_rows, "
+        "cycle_breaks, and per column what is done to it"
+    )
+
+
+@router.get(
+    "/workflows/{workflow_id}/plan",
+    response_model=PlanOut,
+    summary="What a run of the current version would do, table by table, without running it",
+)
+def plan(workflow_id: IdPath, key: CurrentKey, session: SessionDep, settings: SettingsDep) -> PlanOut:
+    workflow = get_workflow(session, workflow_id)
+    version = workflow.current
+    try:
+        described = plan_document(
+            preview_plan(parse_config(version.config_yaml), connection_url(workflow.source, settings))
+        )
+    except ConfigError:
+        raise
+    except ConnectionFailed as exc:
+        raise HTTPException(409, f"cannot read the source data source: {exc}") from None
+    except EngineError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return PlanOut(workflow_id=workflow.id, version=version.version, **described)
