@@ -23,13 +23,16 @@ def _load_all() -> None:
     # Importing the modules registers their transformers.
     from governor.engine.transformers import (  # noqa: F401
         constants,
+        date_hashing,
         dates,
         defaults,
+        distributions,
         foreign_keys,
         generators,
         hashing_transformers,
         numbers,
         people,
+        sequences,
         strings,
     )
 
