@@ -154,15 +154,19 @@ def _load_table(
     started = time.perf_counter()
     report.source_rows = source.count(plan.table)
     total = report.source_rows if rows.expected is None else rows.expected
+    generated = plan.mode is Mode.GENERATION
+    if generated:
+        total = generation.rows(plan)
     emit(RunEvent("table_started", table=name, total=total))
+    generation.bind(plan)
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for batch in source.read(plan.table, batch_size, where=rows.where):
+        for batch in generation.batches(plan) if generated else source.read(plan.table, batch_size, where=rows.where):
             if stop():
                 raise RunStopped(f"stopped while loading {name}")
             report.rows_read += batch.num_rows
             kept = rows.keep(batch)
-            yield restorer.detach(plan.name, kept, transform_batch(plan, kept))
+            yield restorer.detach(plan.name, kept, kept if generated else transform_batch(plan, kept))
             emit(RunEvent("rows", table=name, rows=report.rows_read, total=total))
 
     stream = batches()
