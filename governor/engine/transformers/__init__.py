@@ -27,6 +27,7 @@ def _load_all() -> None:
         dates,
         defaults,
         distributions,
+        finance,
         foreign_keys,
         generators,
         hashing_transformers,

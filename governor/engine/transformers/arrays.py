@@ -123,12 +123,12 @@ def redraw_equal(
     return [pc.replace_with_mask(output, mask, new) for output, new in zip(outputs, retry, strict=True)]
 
 
-def digit_strings(hashes: np.ndarray, layout: str, key: int) -> pa.Array:
-    """Strings laid out like ``layout`` (ASCII): '#' a digit 0-9, 'N' a digit 2-9, anything else literal.
+def digit_matrix(hashes: np.ndarray, layout: str, key: int) -> np.ndarray:
+    """ASCII rows laid out like ``layout``: '#' a digit 0-9, 'N' a digit 2-9, anything else literal.
 
     The digits are the mixed-radix expansion of one derived 64-bit word per row (a further word
-    once too little of a word's range is left), so the k-th digit depends only on (hashes, key) and the
-    digit symbols before it: two layouts of one number with the same digit symbols agree.
+    once too little of a word's range is left), so the k-th digit depends only on (hashes, key)
+    and the digit symbols before it: two layouts of one number with the same digit symbols agree.
     """
     matrix = np.empty((len(hashes), len(layout)), dtype=np.uint8)
     words, capacity, chunk = derive(hashes, key), 1 << 64, 0
@@ -143,7 +143,19 @@ def digit_strings(hashes: np.ndarray, layout: str, key: int) -> pa.Array:
         matrix[:, position] = (words % np.uint64(count)).astype(np.uint8) + (low + ord("0"))
         words //= np.uint64(count)
         capacity //= count
-    return strings_from_matrix(matrix)
+    return matrix
+
+
+def digit_strings(hashes: np.ndarray, layout: str, key: int) -> pa.Array:
+    """``digit_matrix`` as strings."""
+    return strings_from_matrix(digit_matrix(hashes, layout, key))
+
+
+def strings_from_padded(matrix: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """A string array whose i-th value is the first ``lengths[i]`` bytes of the matrix's i-th row."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return strings_from_buffers(offsets, matrix[np.arange(matrix.shape[1]) < lengths[:, None]])
 
 
 _BASE32 = np.frombuffer(b"0123456789abcdefghijklmnopqrstuv", dtype=np.uint8)
