@@ -22,6 +22,7 @@ def register(cls: T) -> T:
 def _load_all() -> None:
     # Importing the modules registers their transformers.
     from governor.engine.transformers import (  # noqa: F401
+        conditional,
         constants,
         date_hashing,
         dates,
@@ -31,6 +32,7 @@ def _load_all() -> None:
         foreign_keys,
         generators,
         hashing_transformers,
+        json_pointer,
         numbers,
         people,
         sequences,
