@@ -61,9 +61,7 @@ class Databases:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def databases(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
-    dbs = Databases(
-        request.param, lambda: request.getfixturevalue("postgres"), tmp_path_factory.mktemp(request.param)
-    )
+    dbs = Databases(request.param, lambda: request.getfixturevalue("postgres"), tmp_path_factory.mktemp(request.param))
     yield dbs
     dbs.drop()
 
@@ -110,9 +108,7 @@ def orphans(url: str) -> dict[str, int]:
             for fk in table.foreign_key_constraints:
                 parent = fk.referred_table.alias("parent")
                 child = table.alias("child")
-                joined = sa.and_(
-                    *(child.c[e.parent.name] == parent.c[e.column.name] for e in fk.elements)
-                )
+                joined = sa.and_(*(child.c[e.parent.name] == parent.c[e.column.name] for e in fk.elements))
                 query = (
                     sa.select(sa.func.count())
                     .select_from(child.outerjoin(parent, joined))
@@ -139,7 +135,8 @@ def test_ten_times_the_demo_rows_load_with_every_constraint(generated: tuple[str
     found = orphans(target)
     assert len(found) == 7 and set(found.values()) == {0}
     # Unique keys and the self-reference's tree hold.
-    assert scalar(target, "SELECT COUNT(DISTINCT email) FROM customers") == scalar(target, "SELECT COUNT(*) FROM customers")
+    customers = scalar(target, "SELECT COUNT(*) FROM customers")
+    assert scalar(target, "SELECT COUNT(DISTINCT email) FROM customers") == customers
     assert scalar(target, "SELECT COUNT(*) FROM (SELECT order_id, product_id FROM order_items GROUP BY 1, 2) AS k") == (
         scalar(target, "SELECT COUNT(*) FROM order_items")
     )
@@ -160,7 +157,9 @@ def test_category_frequencies_follow_the_source(generated: tuple[str, str, RunRe
 
 
 @pytest.mark.parametrize(("table", "column"), RANGE_COLUMNS)
-def test_numbers_and_dates_stay_in_the_source_range(generated: tuple[str, str, RunReport], table: str, column: str) -> None:
+def test_numbers_and_dates_stay_in_the_source_range(
+    generated: tuple[str, str, RunReport], table: str, column: str
+) -> None:
     source, target, _ = generated
     low, high = rows(source, f"SELECT MIN({column}), MAX({column}) FROM {table}")[0]
     new_low, new_high = rows(target, f"SELECT MIN({column}), MAX({column}) FROM {table}")[0]
@@ -181,3 +180,92 @@ def test_null_rates_follow_the_source(generated: tuple[str, str, RunReport]) -> 
     # Each customer's number of addresses (the fan-out) is learned too.
     sql = "SELECT AVG(n) FROM (SELECT COUNT(*) AS n FROM addresses GROUP BY customer_id) AS c"
     assert abs(float(scalar(source, sql)) - float(scalar(target, sql))) < 0.1  # type: ignore[arg-type]
+
+
+MIXED = """
+default_config: {mode: KEEP}
+global_seed: 3
+table_truncation_mode: TRUNCATE
+tables:
+  - table_name_with_schema: customers
+    mode: GENERATION
+    target_row_number: 500
+    use_text_column_heuristics: true
+  - table_name_with_schema: orders
+    mode: MASKING
+    transformations:
+      - columns: [status]
+        params: {type: categorical_generator, categories: {value_source: LEARNED}}
+  - table_name_with_schema: order_items
+    mode: GENERATION
+    target_ratio: 2
+    transformations:
+      - columns: [quantity]
+        params: {type: categorical_generator, categories: {value_source: LEARNED}}
+  - table_name_with_schema: payments
+    mode: GENERATION
+    target_row_number: 300
+    transformations:
+      - columns: [order_id]
+        params: {type: foreign_key_generator, referred_table: orders, referred_fields: [id]}
+"""
+
+
+def test_generated_tables_next_to_copied_and_masked_ones(databases: Databases, demo: str) -> None:
+    target = databases.new()
+    report = run_workflow(MIXED, demo, target)
+    modes = {t.table.split(".")[-1]: (t.mode, t.rows_written) for t in report.tables}
+    source_count = {name: scalar(demo, f"SELECT COUNT(*) FROM {name}") for name in modes}
+    assert modes["customers"] == ("GENERATION", 500)
+    assert modes["order_items"] == ("GENERATION", 2 * source_count["order_items"])  # type: ignore[operator]
+    assert modes["payments"] == ("GENERATION", 300)
+    # Addresses reference generated customers now: copied otherwise, so masked only there.
+    assert modes["addresses"] == ("MASKING", source_count["addresses"])
+    assert set(orphans(target).values()) == {0}
+    for kept in ("products", "employees"):
+        assert rows(target, f"SELECT * FROM {kept} ORDER BY id") == rows(demo, f"SELECT * FROM {kept} ORDER BY id")
+    assert rows(target, "SELECT id, shipping_address_id, ordered_at FROM orders ORDER BY id") == rows(
+        demo, "SELECT id, shipping_address_id, ordered_at FROM orders ORDER BY id"
+    )
+    # Learned categories: masking maps each status to one of the source's; generating follows their frequencies.
+    assert set(frequencies(target, "orders", "status")) <= set(frequencies(demo, "orders", "status"))
+    before, after = frequencies(demo, "order_items", "quantity"), frequencies(target, "order_items", "quantity")
+    assert set(before) == set(after) and all(abs(after[v] - before[v]) < 0.03 for v in before)
+
+
+def test_same_seed_same_rows_other_seed_other_rows(databases: Databases, demo: str) -> None:
+    if databases.backend != "sqlite":
+        pytest.skip("determinism is the engine's, one backend shows it")
+    config = "default_config: {{mode: GENERATION, insert_batch_size: 700}}\nglobal_seed: {seed}"
+    dumps = []
+    for seed in (1, 1, 2):
+        target = databases.new()
+        run_workflow(config.format(seed=seed), demo, target)
+        dumps.append(rows(target, "SELECT * FROM order_items ORDER BY id") + rows(target, "SELECT * FROM customers"))
+    assert dumps[0] == dumps[1] != dumps[2]
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ("default_config: {target_ratio: 2}", "default_config.target_ratio: above 1 only in GENERATION mode"),
+        (
+            "tables: [{table_name_with_schema: orders, mode: MASKING, target_row_number: 5}]",
+            "tables[0].target_row_number: only in GENERATION mode",
+        ),
+        (
+            "tables: [{table_name_with_schema: orders, mode: GENERATION, transformations: [{columns: [customer_id], "
+            "params: {type: foreign_key_generator, referred_table: clients, referred_fields: [id]}}]}]",
+            "tables[0].transformations[0].params.referred_table: no table 'clients'",
+        ),
+        (
+            "tables: [{table_name_with_schema: orders, mode: GENERATION, transformations: [{columns: [status], "
+            "params: {type: categorical_generator, categories: {value_source: LEARNED, values: [a]}}}]}]",
+            "learned categories come from the source column; give no values",
+        ),
+    ],
+)
+def test_generation_settings_errors_name_their_path(databases: Databases, demo: str, config: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_workflow(config, demo, databases.new())
+    assert problem in str(caught.value)

@@ -42,10 +42,20 @@ class GenerationSpec:
 
 def unique_keys(schema: Schema, name: TableName) -> tuple[tuple[str, ...], ...]:
     table = schema.tables[name]
-    keys = [tuple(c.name for c in table.primary_key.columns)]
-    keys += [tuple(c.name for c in con.columns) for con in table.constraints if isinstance(con, sa.UniqueConstraint)]
-    keys += [tuple(c.name for c in index.columns) for index in table.indexes if index.unique]
+    position = {name: index for index, name in enumerate(table.columns.keys())}
+    # Constraints and indexes are sets: order them by their columns' positions, for the same choices every run.
+    others = [tuple(c.name for c in con.columns) for con in table.constraints if isinstance(con, sa.UniqueConstraint)]
+    others += [tuple(c.name for c in index.columns) for index in table.indexes if index.unique]
+    others.sort(key=lambda key: [position[c] for c in key])
+    keys = [tuple(c.name for c in table.primary_key.columns), *others]
     return tuple(dict.fromkeys(key for key in keys if key))
+
+
+def references_from(schema: Schema, name: TableName) -> tuple[Reference, ...]:
+    """The table's references in the order of their columns (reflection gives them as a set)."""
+    position = {column: index for index, column in enumerate(schema.tables[name].columns.keys())}
+    found = [ref for ref in schema.references if ref.table == name]
+    return tuple(sorted(found, key=lambda ref: ([position[c] for c in ref.columns], str(ref.parent))))
 
 
 def plan_generation(
@@ -71,7 +81,7 @@ def plan_generation(
             target_ratio=ratio,
             target_row_number=entry.target_row_number if entry is not None else None,
             use_text_column_heuristics=heuristics,
-            references=tuple(ref for ref in schema.references if ref.table == name),
+            references=references_from(schema, name),
             unique_keys=unique_keys(schema, name),
         )
     if not problems:
