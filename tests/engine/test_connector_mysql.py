@@ -314,6 +314,30 @@ def test_self_referencing_rows_load_in_any_order_and_orphans_are_refused(mysql_u
     engine.dispose()
 
 
+def test_updates_restore_references_and_scripts_run(mysql_url_factory: UrlFactory) -> None:
+    url = mysql_url_factory()
+    employees = sa.Table(
+        "employees",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("manager_id", sa.Integer, sa.ForeignKey("employees.id")),
+    )
+    connector = open_connector(url)
+    connector.prepare([employees], SchemaCreationMode.CREATE, TableTruncationMode.DO_NOT_TRUNCATE)
+    connector.write(employees, [pa.RecordBatch.from_pydict({"id": [1, 2, 3], "manager_id": [None, None, None]})])
+    restored = pa.RecordBatch.from_pydict({"id": [1, 2], "manager_id": [2, 3]})
+    assert connector.update(employees, ["id"], [restored]) == 2
+    with pytest.raises(SchemaError, match=r"^cannot update table employees: .*foreign key constraint fails"):
+        connector.update(employees, ["id"], [pa.RecordBatch.from_pydict({"id": [3], "manager_id": [99]})])
+    connector.execute_script(
+        ["UPDATE employees SET manager_id = NULL WHERE id % 2 = 0", "DELETE FROM employees WHERE id = 3"]
+    )
+    with pytest.raises(SchemaError, match=r"^a script failed on the target: .*no_such_table"):
+        connector.execute_script(["DELETE FROM no_such_table"])
+    connector.close()
+    assert mariadb_rows(url, "employees") == [(1, 2), (2, None)]
+
+
 def test_reads_are_bounded_by_the_batch_size(mysql_url_factory: UrlFactory) -> None:
     url = mysql_url_factory()
     engine = sa.create_engine(url)
@@ -333,6 +357,9 @@ def test_reads_are_bounded_by_the_batch_size(mysql_url_factory: UrlFactory) -> N
     next(reader)
     reader.close()
     assert sum(batch.num_rows for batch in connector.read(table, 20_000)) == 50_000
+    # A subsetting filter runs on the server.
+    assert connector.count(table, "id % 1000 = 7") == 50
+    assert [batch.num_rows for batch in connector.read(table, 1000, "id % 1000 = 7")] == [50]
     connector.close()
 
 

@@ -231,12 +231,12 @@ def _drop_stream(conn: sa.Connection, cursor: Any) -> None:
     """End a streamed read early by closing its connection.
 
     The server sends every row of a query, and closing the cursor would read them all: the
-    rest of a large table. The connection is closed instead, and PyMySQL's cursor and result
-    are told the stream is over, or they would try to read it when they are collected.
+    rest of a large table. The connection is closed instead, and the cursor (and PyMySQL's
+    result) told the stream is over, or they would try to read it when they are collected.
     """
     conn.invalidate()
     result = getattr(cursor, "_result", None)
-    if result is not None:
+    if hasattr(result, "unbuffered_active"):
         result.unbuffered_active = False
     cursor.connection = None
 

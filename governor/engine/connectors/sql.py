@@ -66,7 +66,7 @@ class SqlAlchemyConnector(Connector):
         statement = f"SELECT count(*) FROM {self._qualified(table)}{where_clause(where)}"
         try:
             with self._read_connection() as conn:
-                return conn.exec_driver_sql(statement).scalar_one()
+                return conn.execution_options(no_parameters=True).exec_driver_sql(statement).scalar_one()
         except (sa.exc.DBAPIError, *self._driver_errors) as exc:
             raise SchemaError(f"cannot count rows of {describe(self._key(table))}: {first_line(exc)}") from None
 
@@ -125,7 +125,8 @@ class SqlAlchemyConnector(Connector):
         try:
             with self.engine.begin() as conn:
                 for statement in statements:
-                    conn.exec_driver_sql(statement)
+                    # As written: a % in a script (LIKE 'a%') is no parameter placeholder.
+                    conn.execution_options(no_parameters=True).exec_driver_sql(statement)
         except (sa.exc.DBAPIError, *self._driver_errors) as exc:
             raise SchemaError(f"a script failed on the target: {first_line(exc)}") from None
 
