@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from governor.engine.errors import SchemaError
 from governor.engine.transformers import register
@@ -50,7 +50,14 @@ class _Counter(Transformer):
 class IntSequenceParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     start_from: int = 1
-    step: int = Field(default=1, ne=0)
+    step: int = 1
+
+    @field_validator("step")
+    @classmethod
+    def _moves(cls, step: int) -> int:
+        if step == 0:
+            raise ValueError("step must not be 0")
+        return step
 
 
 @register
