@@ -343,9 +343,7 @@ def test_reads_are_bounded_by_the_batch_size(mysql_url_factory: UrlFactory) -> N
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE big (id integer PRIMARY KEY, name text)")
-        conn.execute(
-            sa.text("INSERT INTO big VALUES (:id, :name)"), [{"id": i, "name": f"name {i}"} for i in range(50_000)]
-        )
+        conn.exec_driver_sql("INSERT INTO big SELECT seq, CONCAT('name ', seq) FROM seq_0_to_49999")
     engine.dispose()
     connector = open_connector(url)
     table = connector.reflect().tables["big"]
@@ -369,9 +367,9 @@ def test_large_batches_are_split_into_statements_the_server_accepts(mysql_url_fa
     table = sa.Table("blobs", sa.MetaData(), *columns)
     connector = open_connector(url)
     connector.prepare([table], SchemaCreationMode.CREATE, TableTruncationMode.DO_NOT_TRUNCATE)
-    # 40 MB in one batch, more than twice the server's max_allowed_packet.
-    values = [f"{i:04d}" + "x" * 1_000_000 for i in range(40)]
-    assert connector.write(table, [pa.RecordBatch.from_pydict({"id": list(range(40)), "data": values})]) == 40
+    # 24 MB in one batch, more than the server's max_allowed_packet (16 MB).
+    values = [f"{i:04d}" + "x" * 1_000_000 for i in range(24)]
+    assert connector.write(table, [pa.RecordBatch.from_pydict({"id": list(range(24)), "data": values})]) == 24
     connector.close()
     assert [row["data"] for row in connector_rows(url, "blobs")] == values
 
