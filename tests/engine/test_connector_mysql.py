@@ -423,6 +423,10 @@ def test_creation_modes(mysql_url_factory: UrlFactory) -> None:
     _load(url, SchemaCreationMode.DROP_AND_CREATE, TableTruncationMode.DO_NOT_TRUNCATE, 3)
     assert list(mariadb_column_types(url, "customers")) == ["id", "name"]
     assert _ids(url, "customers") == [3] and _ids(url, "orders") == [3]
+    connector = open_connector(url)
+    with pytest.raises(SchemaError, match=r"^table customers in the target has no column nickname"):
+        connector.write(_orders(sa.MetaData())[0], [pa.RecordBatch.from_pydict({"id": [4], "nickname": ["x"]})])
+    connector.close()
 
 
 def test_truncation_modes(mysql_url_factory: UrlFactory) -> None:

@@ -56,7 +56,9 @@ _ESCAPES = ((b"\\", b"\\\\"), (b"'", b"\\'"), (b"\x00", b"\\0"))
 
 
 def _session_settings(engine: sa.Engine) -> None:
-    @sa.event.listens_for(engine, "connect")
+    """Settings for every new connection, before SQLAlchemy looks at the first one's sql_mode."""
+
+    @sa.event.listens_for(engine, "connect", insert=True)
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(_SESSION_SETTINGS)
@@ -173,8 +175,8 @@ class MySqlConnector(SqlAlchemyConnector):
                 cursor = conn.connection.cursor()
                 for batch in batches:
                     if header is None:
-                        self._wire_table(target, batch.schema)  # names missing columns
-                        columns = ", ".join(self._quote(name) for name in batch.schema.names)
+                        wire = self._wire_table(target, batch.schema)  # refuses columns the target lacks
+                        columns = ", ".join(self._quote(column.name) for column in wire.columns)
                         header = f"INSERT INTO {self._qualified(target)} ({columns}) VALUES ".encode()
                     for statement in _insert_statements(header, batch, limit - len(header)):
                         cursor.execute(statement)
