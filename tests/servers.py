@@ -242,7 +242,6 @@ class MariaDBServer:
                 "--innodb-flush-log-at-trx-commit=0",
                 "--innodb-doublewrite=0",
                 "--innodb-buffer-pool-size=64M",
-                "--innodb-log-file-size=64M",
                 "--innodb-use-native-aio=0",
                 "--max-connections=200",
             ],
