@@ -1,4 +1,4 @@
-"""The External API (``/external/api/v1``): the seed's contract, plus stop, runsync and logs.
+"""The External API (``/external/api/v1``): the seed's contract, plus stop, runsync, logs and workers.
 
 Shapes and field names are exactly those of ``spec/governor-external-api.yaml``; what newer
 Governor versions added never changes them. Every route needs a valid ``X-Access-Key``; the key's
@@ -18,9 +18,10 @@ from pydantic import BaseModel
 from governor.api.auth import CurrentKey, current_key
 from governor.api.deps import MAX_ID, StoreDep
 from governor.runs import service
+from governor.runs.distributed import list_workers
 from governor.runs.executor import Executor
 from governor.store.db import Store
-from governor.store.models import RunLog, RunStatus, WorkflowRun
+from governor.store.models import RunLog, RunStatus, Worker, WorkflowRun
 from governor.store.workflows import get_workflow
 
 router = APIRouter(dependencies=[Depends(current_key)])
@@ -63,6 +64,32 @@ class ApiRunLogLine(BaseModel):
         return cls(id=line.id, at=line.at, level=line.level, message=line.message)
 
 
+class ApiWorker(BaseModel):
+    """A ``governor worker`` process (distributed executor) and the runs it is running."""
+
+    worker_id: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    started_at: datetime
+    last_heartbeat: datetime
+    current_runs: list[int]
+
+    @classmethod
+    def of(cls, worker: Worker, current_runs: list[int]) -> ApiWorker:
+        return cls(
+            worker_id=worker.id,
+            host=worker.host,
+            pid=worker.pid,
+            queues=worker.queues,
+            concurrency=worker.concurrency,
+            started_at=worker.started_at,
+            last_heartbeat=worker.last_heartbeat,
+            current_runs=current_runs,
+        )
+
+
 def get_executor(request: Request) -> Executor | None:
     """The app's executor; None in an app that only manages (runs then wait QUEUED)."""
     return request.app.state.executor
@@ -72,9 +99,13 @@ ExecutorDep = Annotated[Executor | None, Depends(get_executor)]
 
 
 def queue_run(store: Store, executor: Executor | None, workflow_id: int, user_id: int) -> ApiWorkflowRunResponse:
-    """Queue a run (committed before anyone hears of it) and hand it to the executor."""
+    """Queue a run (committed before anyone hears of it, with its job if the executor keeps one)
+    and hand it to the executor."""
     with store.session() as session:
-        response = ApiWorkflowRunResponse.of(service.create_run(session, workflow_id, user_id))
+        run = service.create_run(session, workflow_id, user_id)
+        if executor is not None:
+            executor.enqueue(session, run.id)
+        response = ApiWorkflowRunResponse.of(run)
     if executor is not None:
         executor.submit(response.workflow_run_id)
     return response
@@ -145,3 +176,11 @@ def get_workflow_run_logs(
     """The run's log lines in order; pass the last ``id`` seen as ``after`` to follow it."""
     with store.session() as session:
         return [ApiRunLogLine.of(line) for line in service.list_logs(session, id, after, limit)]
+
+
+@router.get("/workers", operation_id="listWorkers", tags=["external_workers"])
+def get_workers(store: StoreDep) -> list[ApiWorker]:
+    """The running ``governor worker`` processes (GOVERNOR_EXECUTOR=procrastinate), oldest first;
+    a worker silent for GOVERNOR_WORKER_TIMEOUT is dropped, its runs failed or queued again."""
+    with store.session() as session:
+        return [ApiWorker.of(worker, runs) for worker, runs in list_workers(session)]

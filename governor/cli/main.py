@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 COMMAND_MODULES = {
     "demo": "governor.cli.demo",
     "serve": "governor.cli.serve",
+    "worker": "governor.cli.worker",
     "run": "governor.cli.run",
     "transform": "governor.cli.transform",
     "users": "governor.cli.admin",

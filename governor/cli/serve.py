@@ -26,6 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from governor.api.app import create_app
 from governor.cli.common import fail, load_settings
 from governor.runs import service
+from governor.runs.distributed import DistributedExecutor, DistributedUnavailable, check_settings
+from governor.runs.executor import Executor
 from governor.runs.local import LocalExecutor
 from governor.runs.logformat import configure_logging
 from governor.settings import Settings
@@ -58,12 +60,27 @@ def _listen(host: str, port: int) -> socket.socket:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def _open_store(settings: Settings) -> Store:
+def open_store_or_fail(settings: Settings) -> Store:
     try:
         return open_store(settings)
     except (SQLAlchemyError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise fail(f"cannot open the metadata store: {redact(reason)}") from None
+
+
+def _executor(settings: Settings, store: Store) -> Executor:
+    """The executor the settings choose.
+
+    The local one first fails the runs a dead server left RUNNING: only this server's processes
+    ran them. Distributed runs belong to their workers; a reaper notices those that are lost.
+    """
+    if settings.executor == "procrastinate":
+        return DistributedExecutor(settings, store)
+    with store.session() as session:
+        failed = service.fail_started_runs(session, service.SERVER_STOPPED)
+    if failed:
+        logger.warning("runs %s were running when the server stopped: now FAILED", failed)
+    return LocalExecutor(settings, store)
 
 
 class _Signalled(Exception):
@@ -108,17 +125,16 @@ def serve(
     settings = load_settings(
         host=host, port=port, workers=workers, home=home, log_level=log_level, log_format=log_format
     )
-    if settings.executor != "local":
-        raise fail(f"GOVERNOR_EXECUTOR={settings.executor} is not available in this version; use local")
+    if settings.executor == "procrastinate":
+        try:
+            check_settings(settings)
+        except DistributedUnavailable as exc:
+            raise fail(str(exc)) from None
     configure_logging(settings)
     with _home_lock(settings.home):
         listener = _listen(settings.host, settings.port)
-        store = _open_store(settings)
-        with store.session() as session:
-            failed = service.fail_started_runs(session, service.SERVER_STOPPED)
-        if failed:
-            logger.warning("runs %s were running when the server stopped: now FAILED", failed)
-        executor = LocalExecutor(settings, store)
+        store = open_store_or_fail(settings)
+        executor = _executor(settings, store)
         executor.start()
         try:
             config = uvicorn.Config(

@@ -90,7 +90,7 @@ def _watch(job: _Job, lifeline: Connection, done: threading.Event) -> None:
     last_beat = time.monotonic()
     while not done.is_set():
         if lifeline.poll(STOP_CHECK_SECONDS):
-            logger.error("run %s: the server is gone; the worker exits", job.run_id)
+            logger.error("run %s: the process that started this one is gone; it exits", job.run_id)
             os._exit(1)
         if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
             last_beat = time.monotonic()

@@ -1,0 +1,163 @@
+"""The distributed executor's side in the server, on a real PostgreSQL store: a run and its
+Procrastinate job in one transaction, worker groups as queues, adoption of job-less runs; the
+commands' one-line refusals; the Compose file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from governor.api.external import queue_run
+from governor.cli.main import COMMAND_MODULES
+from governor.runs import service
+from governor.runs.distributed import DistributedExecutor, queue_of
+from governor.settings import Settings
+from governor.store.datasources import create_data_source
+from governor.store.db import Store
+from governor.store.errors import Conflict
+from governor.store.models import RunStatus
+from tests.distributed.conftest import GOVERNOR
+from tests.runs.conftest import Workflows
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _count(store: Store, table: str) -> int:
+    with store.session() as session:
+        return session.scalar(sa.text(f"SELECT count(*) FROM {table}"))
+
+
+def _jobs(store: Store) -> list[dict[str, Any]]:
+    with store.session() as session:
+        rows = session.execute(
+            sa.text("SELECT id, queue_name, lock, args, status::text AS status FROM procrastinate_jobs ORDER BY id")
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+def _grouped_source(workflows: Workflows, store: Store, group: str, rows: int | None) -> int:
+    url = workflows.database(rows)
+    with store.session() as session:
+        return create_data_source(session, workflows.settings, Path(url).stem, url, worker_group=group).id
+
+
+def test_a_run_and_its_job_are_committed_together_or_not_at_all(
+    settings: Settings, store: Store, workflows: Workflows
+) -> None:
+    executor = DistributedExecutor(settings, store)
+    workflow_id = workflows.simple()
+    with pytest.raises(RuntimeError), store.session() as session:
+        run = service.create_run(session, workflow_id, workflows.user_id)
+        executor.enqueue(session, run.id)
+        raise RuntimeError("the request failed before its commit")
+    assert (_count(store, "workflow_runs"), _count(store, "procrastinate_jobs")) == (0, 0)
+
+    response = queue_run(store, executor, workflow_id, workflows.user_id)
+    run = workflows.run(response.workflow_run_id)
+    assert (run.status, response.workflow_run_status) == (RunStatus.QUEUED, RunStatus.QUEUED)
+    assert _jobs(store) == [
+        {
+            "id": run.job_id,
+            "queue_name": "default",
+            "lock": f"governor-target-{run.target_id}",
+            "args": {"run_id": run.id},
+            "status": "todo",
+        }
+    ]
+
+    split = workflows.workflow(
+        _grouped_source(workflows, store, "eu", 10), _grouped_source(workflows, store, "us", None)
+    )
+    with pytest.raises(Conflict, match="source is in worker group 'eu' and its target in 'us'"):
+        queue_run(store, executor, split, workflows.user_id)
+    assert (_count(store, "workflow_runs"), _count(store, "procrastinate_jobs")) == (1, 1)
+
+
+def test_worker_groups_are_queues_even_when_their_names_are_long(
+    settings: Settings, store: Store, workflows: Workflows
+) -> None:
+    long_group = "data-centre-frankfurt-" + "x" * 60  # longer than PostgreSQL's channel names allow
+    assert len(queue_of(long_group).encode()) <= 40
+    assert queue_of(long_group) != queue_of(long_group + "y") and queue_of("eu") == "eu"
+    executor = DistributedExecutor(settings, store)
+    grouped = workflows.workflow(
+        _grouped_source(workflows, store, long_group, 10), workflows.data_source(workflows.database(None))
+    )
+    queue_run(store, executor, grouped, workflows.user_id)
+    assert [job["queue_name"] for job in _jobs(store)] == [queue_of(long_group)]
+
+
+def test_runs_queued_without_a_job_get_one_when_the_distributed_server_starts(
+    settings: Settings, store: Store, workflows: Workflows
+) -> None:
+    workflow_id = workflows.simple()
+    orphan = queue_run(store, None, workflow_id, workflows.user_id).workflow_run_id
+    assert workflows.run(orphan).job_id is None
+    executor = DistributedExecutor(settings, store)
+    executor.start()
+    executor.shutdown()
+    job_id = workflows.run(orphan).job_id
+    assert [job["id"] for job in _jobs(store)] == [job_id] and job_id is not None
+
+
+def _governor(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    assert GOVERNOR is not None
+    return subprocess.run([GOVERNOR, *argv], env=env, capture_output=True, text=True, timeout=60)
+
+
+def _clean_env(home: Path, **values: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("GOVERNOR_")}
+    return {**env, "GOVERNOR_HOME": str(home), **values}
+
+
+def test_the_commands_refuse_what_cannot_work_in_one_line(tmp_path: Path, settings: Settings) -> None:
+    needs_postgresql = (
+        "error: the procrastinate executor (governor worker) needs PostgreSQL metadata: "
+        "set GOVERNOR_DATABASE_URL to a postgresql:// URL"
+    )
+    sqlite_home = tmp_path / "sqlite-home"
+    keyless = _clean_env(tmp_path / "new-home", GOVERNOR_DATABASE_URL=settings.effective_database_url)
+    refusals = [
+        (_governor(_clean_env(sqlite_home), "worker"), needs_postgresql),
+        (_governor(_clean_env(sqlite_home, GOVERNOR_EXECUTOR="procrastinate"), "serve"), needs_postgresql),
+        (
+            _governor(keyless, "worker"),
+            "error: no secret key to read data source credentials: set GOVERNOR_SECRET_KEY to the server's",
+        ),
+        (_governor(_clean_env(sqlite_home), "worker", "--queues", "eu,"), "error: --queues: worker group names"),
+    ]
+    for result, message in refusals:
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.strip().startswith(message), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "new-home" / "secret.key").exists()  # a worker never invents a key
+
+
+def test_the_compose_file_parses_and_its_commands_and_variables_exist() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "server", "worker"} <= set(services)
+    assert services["server"]["ports"] == ["8081:8081"]
+    assert services["worker"]["deploy"]["replicas"] >= 1 and "ports" not in services["worker"]
+    for name in ("server", "worker"):
+        service_ = services[name]
+        assert service_["build"] == "." and (ROOT / "Dockerfile").is_file()
+        program, command, *options = service_["command"]
+        assert program == "governor" and command in COMMAND_MODULES
+        shown = _governor(dict(os.environ), command, *options, "--help")  # unknown options fail here
+        assert shown.returncode == 0, shown.stderr
+        environment = service_["environment"]
+        assert environment["GOVERNOR_EXECUTOR"] == "procrastinate"
+        assert environment["GOVERNOR_DATABASE_URL"].startswith("postgresql://")
+        for variable in environment:
+            assert variable.removeprefix("GOVERNOR_").lower() in Settings.model_fields, variable
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            assert all((ROOT / source).exists() for source in line.split()[1:-1]), line
