@@ -75,6 +75,7 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 _WORKER_MODULE = "governor.runs.worker"
 # Procrastinate's queries run on our own connections (inside our transactions) through this.
 _SQL = procrastinate.SyncPsycopgConnector()
+_JOBS = sa.table("procrastinate_jobs", sa.column("id"), sa.column("status"))
 
 
 class DistributedUnavailable(Exception):
@@ -221,6 +222,23 @@ def _reap_job(session: Session, job: Job, timing: Timing) -> None:
     )
 
 
+def _fail_runs_without_job(session: Session) -> None:
+    """Runs still started whose job has ended: their task failed before it could end them.
+
+    A job is ``doing`` from before its task starts its run until after the task has ended it,
+    and a lost worker's run and job are settled together, so this never races a live worker.
+    """
+    doing = sa.exists().where(_JOBS.c.id == WorkflowRun.job_id, sa.cast(_JOBS.c.status, sa.Text) == "doing")
+    orphans = session.scalars(
+        sa.select(WorkflowRun.id).where(
+            WorkflowRun.status.in_(service.STARTED), WorkflowRun.job_id.is_not(None), ~doing
+        )
+    ).all()
+    message = "the Governor worker running this run ended its job without ending the run; start the run again"
+    for run_id in service.fail_started_runs(session, message, orphans):
+        logger.error("run %s: %s", run_id, message)
+
+
 def reap(store: Store, timing: Timing) -> None:
     """One pass of the dead-worker detection, in one transaction, by one process at a time."""
     with store.session() as session:
@@ -235,6 +253,7 @@ def reap(store: Store, timing: Timing) -> None:
         )
         for row in rows:
             _reap_job(session, Job.from_row(row), timing)
+        _fail_runs_without_job(session)
         silent_since = sa.func.now() - timedelta(seconds=timing.stalled_after)
         session.execute(sa.delete(Worker).where(Worker.last_heartbeat < silent_since))
 
@@ -388,7 +407,7 @@ class _Runtime:
         keep.close()
         if shutdown:
             self._fail(run_id, f"the Governor worker {self.worker_id} stopped during the run; start the run again")
-        elif process.exitcode != 0:
+        else:  # the engine ends its run itself; if it could not, the run ends here
             self._fail(run_id, f"the engine process of this run {_exit_reason(process.exitcode)}")
 
     def _watch(self, context: JobContext, run_id: int, process: multiprocessing.process.BaseProcess) -> bool:
@@ -424,7 +443,7 @@ class _Runtime:
 def _exit_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         return f"was killed by signal {-exitcode}"
-    return f"ended unexpectedly (exit code {exitcode})"
+    return f"ended without finishing the run (exit code {exitcode})"
 
 
 def _execute_engine(run_id: int, settings: Settings, lifeline: Connection, worker_id: str) -> None:

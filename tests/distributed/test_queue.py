@@ -16,7 +16,7 @@ import yaml
 from governor.api.external import queue_run
 from governor.cli.main import COMMAND_MODULES
 from governor.runs import service
-from governor.runs.distributed import DistributedExecutor, queue_of
+from governor.runs.distributed import DistributedExecutor, Timing, queue_of, reap
 from governor.settings import Settings
 from governor.store.datasources import create_data_source
 from governor.store.db import Store
@@ -104,6 +104,49 @@ def test_runs_queued_without_a_job_get_one_when_the_distributed_server_starts(
     executor.shutdown()
     job_id = workflows.run(orphan).job_id
     assert [job["id"] for job in _jobs(store)] == [job_id] and job_id is not None
+
+
+def test_the_reaper_settles_runs_of_silent_workers_and_runs_whose_job_ended(
+    settings: Settings, store: Store, workflows: Workflows
+) -> None:
+    """Jobs taken as a Procrastinate worker takes them, without a worker process: the reaper alone."""
+    executor = DistributedExecutor(settings, store)
+    timing = Timing(settings.worker_timeout)
+    alive, silent, ended = (
+        queue_run(store, executor, workflows.simple(), workflows.user_id).workflow_run_id for _ in range(3)
+    )
+    with store.session() as session:
+        worker_ids = [session.scalar(sa.text("SELECT procrastinate_register_worker_v1()")) for _ in range(2)]
+        for run_id, worker_id in ((alive, worker_ids[0]), (silent, worker_ids[1]), (ended, worker_ids[0])):
+            session.execute(
+                sa.text(
+                    "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :worker "
+                    "WHERE id = (SELECT job_id FROM workflow_runs WHERE id = :run)"
+                ),
+                {"worker": worker_id, "run": run_id},
+            )
+            assert service.start_run(session, run_id, f"worker-{worker_id}")
+        session.execute(
+            sa.text("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' WHERE id = :id"),
+            {"id": worker_ids[1]},
+        )
+        session.execute(
+            sa.text("UPDATE procrastinate_jobs SET status = 'failed' WHERE id = :id"),
+            {"id": workflows.run(ended).job_id},
+        )
+    reap(store, timing)
+
+    assert workflows.run(alive).status == RunStatus.RUNNING
+    lost = workflows.run(silent)
+    assert lost.status == RunStatus.FAILED
+    assert lost.error_message == f"the Governor worker worker-{worker_ids[1]} running this run was lost: " + (
+        f"no heartbeat for {timing.stalled_after:g} s"
+    )
+    orphan = workflows.run(ended)
+    assert orphan.status == RunStatus.FAILED and "ended its job without ending the run" in (orphan.error_message or "")
+    assert [job["status"] for job in _jobs(store)] == ["doing", "failed", "failed"]
+    reap(store, timing)  # a second pass finds nothing more to do
+    assert workflows.run(alive).status == RunStatus.RUNNING
 
 
 def _governor(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:

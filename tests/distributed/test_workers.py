@@ -208,3 +208,22 @@ def test_runs_go_only_to_workers_listening_on_their_data_sources_worker_group(
     assert [entry["worker_id"] for entry in cluster.workers()] == [ids[default_worker.pid]]
     eu_worker_log = eu_worker.output()
     assert "Traceback" not in eu_worker_log
+
+
+def test_a_worker_told_to_stop_mid_run_fails_its_run_after_a_grace_period_and_exits_cleanly(
+    cluster: Cluster, workflows: Workflows, store: Store
+) -> None:
+    slow = workflows.simple(keep_config(batch_size=1), slow=True)
+    cluster.serve()
+    leaving = cluster.worker("leaving")
+    run_id = cluster.run(slow)
+    wait_until(lambda: _running_with_progress(store, run_id), 60, "the slow run did not start")
+    engines = _descendants(leaving.pid)
+
+    assert leaving.signal(signal.SIGTERM) == 0
+    run = _runs(store, [run_id])[run_id]
+    assert run.status == RunStatus.FAILED
+    assert run.error_message == f"the Governor worker {run.worker_id} stopped during the run; start the run again"
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in engines), 5, "an engine outlived its worker")
+    assert cluster.workers() == []
+    assert "Traceback" not in leaving.output()
