@@ -141,11 +141,11 @@ def serve(
                 create_app(settings, store, executor), log_config=None, log_level=settings.log_level.lower()
             )
             logger.info(
-                "Governor serving on http://%s:%s (home %s, %s workers)",
+                "Governor serving on http://%s:%s (home %s, %s)",
                 settings.host,
                 settings.port,
                 settings.home,
-                settings.workers,
+                f"{settings.workers} workers" if settings.executor == "local" else "runs on governor worker processes",
             )
             with _signals_end_serving():
                 uvicorn.Server(config).run(sockets=[listener])
