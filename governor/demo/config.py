@@ -4,9 +4,9 @@ It masks everything in the demo database that identifies a person and keeps the 
 masked copy still joins and still sums up: orders, items, products and amounts pass through.
 Table names carry no schema, so the same config runs on SQLite and on PostgreSQL.
 
-Emails are format-preserving hashes rather than ``person_generator``'s ``${email}``: they are
-unique columns, and generated emails (names plus a small number) repeat once a table holds a few
-thousand people, which the target's unique constraint refuses.
+Names, emails and phones of a row come from one ``person_generator``, so a masked customer's
+email matches their masked name; the email columns are unique, so the generator ends each local
+part with the row's hash and the target's unique constraint holds.
 """
 
 from __future__ import annotations
@@ -23,13 +23,10 @@ tables:
   - table_name_with_schema: customers
     mode: MASKING
     transformations:
-      - columns: [first_name, last_name, phone]
+      - columns: [first_name, last_name, email, phone]
         params:
           type: person_generator
-          column_templates: ["${first_name}", "${last_name}", "${phone_national}"]
-      - columns: [email]
-        params:
-          type: format_preserving_hashing
+          column_templates: ["${first_name}", "${last_name}", "${email}", "${phone_national}"]
       - columns: [birth_date]
         params:
           type: noising
@@ -50,13 +47,10 @@ tables:
   - table_name_with_schema: employees
     mode: MASKING
     transformations:
-      - columns: [first_name, last_name, phone]
+      - columns: [first_name, last_name, email, phone]
         params:
           type: person_generator
-          column_templates: ["${first_name}", "${last_name}", "${phone_national}"]
-      - columns: [email]
-        params:
-          type: format_preserving_hashing
+          column_templates: ["${first_name}", "${last_name}", "${email}", "${phone_national}"]
       - columns: [salary]
         params:
           type: noising
