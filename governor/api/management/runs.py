@@ -91,7 +91,7 @@ def _outs(session: Session, runs: list[WorkflowRun]) -> list[RunOut]:
     """Runs with their config version numbers, fetched in one query."""
     ids = {run.workflow_version_id for run in runs}
     query = sa.select(WorkflowVersion.id, WorkflowVersion.version).where(WorkflowVersion.id.in_(ids))
-    numbers: dict[int, int] = dict(session.execute(query).tuples().all())
+    numbers: dict[int, int] = {row.id: row.version for row in session.execute(query)}
     return [RunOut.of(run, numbers[run.workflow_version_id]) for run in runs]
 
 
