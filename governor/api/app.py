@@ -115,9 +115,7 @@ def _add_management_api(app: FastAPI) -> None:
 
     @app.get(f"{MANAGEMENT_PREFIX}/docs", include_in_schema=False)
     def management_docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=f"{MANAGEMENT_PREFIX}/openapi.json", title="Governor management API"
-        )
+        return get_swagger_ui_html(openapi_url=f"{MANAGEMENT_PREFIX}/openapi.json", title="Governor management API")
 
 
 def create_app(settings: Settings, store: Store, executor: Executor | None) -> FastAPI:

@@ -11,9 +11,7 @@ from governor.store.keys import verify_key
 from governor.store.models import AccessKey, Role
 
 HEADER = "X-Access-Key"
-access_key_header = APIKeyHeader(
-    name=HEADER, auto_error=False, description="An access key, as `<key_id>:<secret>`."
-)
+access_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="An access key, as `<key_id>:<secret>`.")
 ADMIN_ROLES = (Role.ADMIN, Role.OWNER)
 
 

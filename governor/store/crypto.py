@@ -69,8 +69,7 @@ def decrypt(token: str, settings: Settings) -> str:
         return _fernet(settings).decrypt(token.encode()).decode()
     except InvalidToken:
         raise UndecryptableError(
-            "a stored data source URL cannot be decrypted: GOVERNOR_SECRET_KEY differs from the one "
-            "it was saved with"
+            "a stored data source URL cannot be decrypted: GOVERNOR_SECRET_KEY differs from the one it was saved with"
         ) from None
 
 

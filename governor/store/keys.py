@@ -31,9 +31,7 @@ def _hash(secret: str) -> str:
 _UNKNOWN_KEY_HASH = _hash(secrets.token_urlsafe(_SECRET_BYTES))
 
 
-def create_key(
-    session: Session, user: User, name: str, expires_at: datetime | None = None
-) -> tuple[AccessKey, str]:
+def create_key(session: Session, user: User, name: str, expires_at: datetime | None = None) -> tuple[AccessKey, str]:
     """A new key for ``user``; the returned ``<key_id>:<secret>`` is never shown again."""
     if expires_at is not None and expires_at <= utcnow():
         raise Invalid("expires_at: must be in the future")

@@ -93,4 +93,3 @@ def get_version(workflow: Workflow, number: int) -> WorkflowVersion:
         if version.version == number:
             return version
     raise NotFound(f"workflow {workflow.id} has no version {number}")
-

@@ -46,7 +46,10 @@ def test_wrong_secret_of_a_real_key_is_401(client: TestClient, member: Caller) -
 
 
 def test_expired_revoked_and_deactivated_keys_are_401(
-    client: TestClient, store: Store, make_caller, admin: Caller  # type: ignore[no-untyped-def]
+    client: TestClient,
+    store: Store,
+    make_caller,
+    admin: Caller,  # type: ignore[no-untyped-def]
 ) -> None:
     expired, revoked, inactive = (make_caller(f"{n}@example.org") for n in ("expired", "revoked", "inactive"))
     with store.session() as session:

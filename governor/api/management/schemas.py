@@ -111,4 +111,3 @@ class WorkflowOut(BaseModel):
 class ConfigValidOut(BaseModel):
     valid: bool
     tables: int
-
