@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from governor.cli.serve import _listen
 from governor.runs.service import SERVER_STOPPED
 from governor.settings import Settings
 from tests.runs.conftest import Workflows, keep_config
@@ -184,3 +186,12 @@ def test_restart_after_sigkill_fails_the_running_run_and_runs_the_queued_one(
 
         _wait(completed, 60, "the queued run did not complete after the restart")
         assert serve.signal(signal.SIGTERM) == 0
+
+
+def test_accepted_connections_have_tcp_nodelay() -> None:
+    """Without it every response waits ~40 ms for the client's delayed ACK."""
+    listener = _listen("127.0.0.1", free_port())
+    with listener, socket.create_connection(listener.getsockname()):
+        accepted, _ = listener.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
