@@ -8,10 +8,10 @@ that a user can find it in a long YAML file.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from governor.engine.errors import ConfigError
 
@@ -45,6 +45,17 @@ class CycleResolutionStrategy(StrEnum):
     DELETE_NOT_REQUIRED = "DELETE_NOT_REQUIRED"
 
 
+def _distinct(names: list[str]) -> list[str]:
+    """A column named twice would be transformed (or referenced) twice, which no config means."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(map(repr, repeated))} listed more than once")
+    return names
+
+
+ColumnNames = Annotated[list[str], Field(min_length=1), AfterValidator(_distinct)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
@@ -64,7 +75,7 @@ class TransformerParams(BaseModel):
 
 
 class Transformation(_Strict):
-    columns: list[str] = Field(min_length=1)
+    columns: ColumnNames
     mode: Mode | None = None
     params: TransformerParams
 
@@ -79,7 +90,7 @@ class DefaultConfig(_Strict):
 class CycleBreakerReference(_Strict):
     """A nullable reference of the table to load as NULL and restore afterwards, breaking a cycle."""
 
-    columns: list[str] = Field(min_length=1)  # the referencing columns of this table
+    columns: ColumnNames  # the referencing columns of this table
     referenced_table: str | None = None
 
 
@@ -105,9 +116,9 @@ class ForeignKeyConfig(_Strict):
     """A virtual foreign key: a relation the database does not declare but the data has."""
 
     name: str | None = None
-    referencing_columns: list[str] = Field(min_length=1)
+    referencing_columns: ColumnNames
     referenced_table: str = Field(min_length=1)
-    referenced_columns: list[str] = Field(min_length=1)
+    referenced_columns: ColumnNames
 
 
 class TableMetadata(_Strict):
@@ -176,6 +187,25 @@ def _generation_only(config: WorkflowConfig) -> list[str]:
     return problems
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load keeps the last of two equal keys, silently dropping the first (two ``tables:``, say).
+
+    Only the keys written in the mapping itself count: a key overriding one merged in (``<<: *base``)
+    is how YAML merges are meant to be used.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_config(data: str | dict[str, Any]) -> WorkflowConfig:
     """Parse YAML text (or an already loaded mapping) and validate it fully.
 
@@ -184,11 +214,13 @@ def parse_config(data: str | dict[str, Any]) -> WorkflowConfig:
     """
     if isinstance(data, str):
         try:
-            data = yaml.safe_load(data) if data.strip() else {}
+            data = yaml.load(data, _UniqueKeyLoader) if data.strip() else {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             raise ConfigError([f"(config): not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+        except RecursionError:
+            raise ConfigError(["(config): nested too deeply to be a workflow config"]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

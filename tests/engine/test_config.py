@@ -108,3 +108,25 @@ def test_empty_columns_list_is_refused() -> None:
     text = FULL.replace("      - columns: [id]", "      - columns: []")
     [problem] = problems_of(text)
     assert problem.startswith("tables[0].transformations[1].columns: ")
+
+
+def test_deeply_nested_yaml_is_a_config_error_not_a_recursion_error() -> None:
+    [problem] = problems_of("tables: " + "[" * 5000 + "]" * 5000)
+    assert problem == "(config): nested too deeply to be a workflow config"
+
+
+def test_a_key_written_twice_is_refused_with_its_line() -> None:
+    text = FULL + "tables:\n  - table_name_with_schema: public.orders\n"
+    [problem] = problems_of(text)
+    line = text.splitlines().index("tables:", 20) + 1
+    assert problem == f"(config): not valid YAML at line {line}, column 1: duplicate key 'tables'"
+
+
+def test_a_key_overriding_a_merged_one_is_no_duplicate() -> None:
+    text = "tables:\n  - &base {table_name_with_schema: a, mode: KEEP}\n  - {<<: *base, mode: MASKING}\n"
+    assert [table.mode for table in parse_config(text).tables] == [Mode.KEEP, Mode.MASKING]
+
+
+def test_a_column_listed_twice_is_refused_with_its_path() -> None:
+    text = FULL.replace("      - columns: [id]", "      - columns: [id, id]")
+    assert problems_of(text) == ["tables[0].transformations[1].columns: 'id' listed more than once"]
