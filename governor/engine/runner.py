@@ -93,7 +93,7 @@ def run_workflow(
         source.check()
         target.check()
         plan = prepare(config, source, seed)
-        check_target_is_not_source(source, target)
+        check_target_is_not_source(source, target, [t.table for t in plan.tables])
         selection = select_for(plan, source, config.default_config.insert_batch_size, stop)
         emit(RunEvent("plan", total=len(plan.tables), message=f"{len(plan.tables)} tables to load"))
         _run_scripts(target, config.scripts.before, "before", emit)

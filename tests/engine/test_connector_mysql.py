@@ -17,6 +17,7 @@ from sqlalchemy.dialects import mysql
 from governor.engine.config import SchemaCreationMode, TableTruncationMode
 from governor.engine.connectors import open_connector
 from governor.engine.errors import ConnectionFailed, SchemaError
+from governor.engine.runner import run_workflow
 from tests.engine.connector_data import AWKWARD_STRINGS, copy_database, fill_postgres
 from tests.engine.test_connectors import pg_column_types
 from tests.servers import MariaDBServer
@@ -496,3 +497,17 @@ def test_unreachable_server_is_one_line_without_the_password(url: str) -> None:
 def test_unknown_database_is_one_line(mariadb: MariaDBServer) -> None:
     with pytest.raises(ConnectionFailed, match=r"^cannot connect to .*Unknown database 'nowhere'"):
         open_connector(f"mysql://root@127.0.0.1:{mariadb.port}/nowhere")
+
+
+def test_a_target_writing_into_a_database_the_source_reads_is_refused(mysql_url_factory: UrlFactory) -> None:
+    """In MySQL a schema is a database: ``schemas: [other]`` is written to ``other``, whatever the target URL says."""
+    source, target, other = mysql_url_factory(), mysql_url_factory(), mysql_url_factory()
+    other_name = sa.engine.make_url(other).database
+    with _connect(other) as conn, conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE t (id int PRIMARY KEY)")
+        cursor.execute("INSERT INTO t VALUES (1), (2), (3)")
+        conn.commit()
+    config = f"schemas: [{other_name}]\ntable_truncation_mode: TRUNCATE\n"
+    with pytest.raises(SchemaError, match=rf"writes into database {other_name} of the source server"):
+        run_workflow(config, source, target)
+    assert mariadb_rows(other, "t") == [(1,), (2,), (3,)]

@@ -40,6 +40,14 @@ class Connector(ABC):
     def reflect(self, schemas: list[str] | None = None) -> sa.MetaData:
         """Tables, columns, keys and indexes of the given schemas (default: the default one)."""
 
+    def target_key(self, source: sa.Table) -> tuple[str | None, str]:
+        """Where a source table is written here: its schema (None for the default one) and name.
+
+        The safety check compares it with where the source reads, so it must be what ``prepare``
+        and ``write`` really use.
+        """
+        return (source.schema, source.name)
+
     @abstractmethod
     def arrow_schema(self, table: sa.Table) -> pa.Schema:
         """The Arrow types this connector reads the table's columns as."""

@@ -173,7 +173,7 @@ class SqlAlchemyConnector(Connector):
     def _key(self, table: sa.Table) -> TableKey:
         return (table.schema, table.name)
 
-    def _target_key(self, source: sa.Table) -> TableKey:
+    def target_key(self, source: sa.Table) -> TableKey:
         """Where a source table goes: the same schema in a database of the same kind, else the default."""
         return (source.schema if self._same_dialect(source) else None, source.name)
 
@@ -182,7 +182,7 @@ class SqlAlchemyConnector(Connector):
         return source.info.get("dialect", self.dialect) == self.dialect
 
     def _target(self, source: sa.Table) -> sa.Table:
-        key = self._target_key(source)
+        key = self.target_key(source)
         if key not in self._targets:
             if not sa.inspect(self.engine).has_table(key[1], schema=key[0]):
                 raise SchemaError(f"table {describe(key)} does not exist in the target")
@@ -195,7 +195,7 @@ class SqlAlchemyConnector(Connector):
         creation: SchemaCreationMode,
         truncation: TableTruncationMode,
     ) -> None:
-        keys = [self._target_key(table) for table in tables]
+        keys = [self.target_key(table) for table in tables]
         inspector = sa.inspect(self.engine)
         existing = [key for key in keys if inspector.has_table(key[1], schema=key[0])]
         missing = [key for key in keys if key not in existing]
