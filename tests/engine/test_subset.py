@@ -197,3 +197,20 @@ def _yaml(data: object) -> str:
     import yaml
 
     return yaml.safe_dump(data)
+
+
+def test_a_filter_that_writes_is_refused_and_the_source_is_untouched(pg_url_factory: UrlFactory) -> None:
+    """Counts, key reads and reads all run read-only: a filter calling nextval never moves the source's sequence."""
+    source, target = pg_url_factory(), pg_url_factory()
+    engine = sa.create_engine(source)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id serial PRIMARY KEY, name text)")
+        conn.exec_driver_sql("INSERT INTO t (name) SELECT 'n' || i FROM generate_series(1, 20) AS i")
+    config = "tables:\n  - table_name_with_schema: t\n    filter: \"nextval('t_id_seq') > 0\"\n"
+    try:
+        with pytest.raises(SchemaError, match="read-only transaction"):
+            run_workflow(config, source, target)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT last_value FROM t_id_seq").scalar_one() == 20
+    finally:
+        engine.dispose()

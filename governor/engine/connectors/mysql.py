@@ -89,9 +89,9 @@ class MySqlConnector(SqlAlchemyConnector):
             for key, value in importlib.import_module(f"{dbapi.__name__}.converters").conversions.items()
             if not isinstance(key, int)
         }
-        self._read_engine = sa.create_engine(parsed, connect_args={"conv": encoders})
+        self._text_engine = sa.create_engine(parsed, connect_args={"conv": encoders})
         _session_settings(engine)
-        _session_settings(self._read_engine)
+        _session_settings(self._text_engine)
 
     def reflect(self, schemas: list[str] | None = None) -> sa.MetaData:
         metadata = super().reflect(schemas)
@@ -126,14 +126,16 @@ class MySqlConnector(SqlAlchemyConnector):
 
     # Reading
 
+    def _begin_read(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+
     def read(self, table: sa.Table, batch_size: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
         return prefetch(self._read_batches(table, batch_size, where))
 
     def _read_batches(self, table: sa.Table, batch_size: int, where: str | None) -> Iterator[pa.RecordBatch]:
         schema = self.arrow_schema(table)
         statement = f"SELECT {self._select_list(table, schema)} FROM {self._qualified(table)}{where_clause(where)}"
-        with self._read_engine.connect() as conn:
-            conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        with self._read_connection(self._text_engine) as conn:
             cursor = conn.connection.driver_connection.cursor(self._streaming_cursor)
             finished = False
             try:
@@ -228,7 +230,7 @@ class MySqlConnector(SqlAlchemyConnector):
             copy.dialect_kwargs[option] = value
 
     def close(self) -> None:
-        self._read_engine.dispose()
+        self._text_engine.dispose()
         super().close()
 
 

@@ -51,6 +51,10 @@ class PostgresConnector(SqlAlchemyConnector):
 
     # Reading
 
+    def _begin_read(self, conn: sa.Connection) -> None:
+        for setting in _READ_SETTINGS:
+            conn.exec_driver_sql(setting)
+
     def read(self, table: sa.Table, batch_size: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
         schema = self.arrow_schema(table)
         return prefetch(self._read_batches(table, schema, batch_size, where))
@@ -75,9 +79,7 @@ class PostgresConnector(SqlAlchemyConnector):
         columns = ", ".join(self._quote(column.name) for column in table.columns)
         statement = f"COPY (SELECT {columns} FROM {self._qualified(table)}{where_clause(where)}) TO STDOUT (FORMAT csv)"
 
-        with self.engine.connect() as conn:
-            for setting in _READ_SETTINGS:
-                conn.exec_driver_sql(setting)
+        with self._read_connection() as conn:
             driver: psycopg.Connection = conn.connection.driver_connection  # type: ignore[assignment]
             finished = False
             try:

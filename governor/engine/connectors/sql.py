@@ -8,6 +8,7 @@ work through it as they are.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -32,6 +33,7 @@ class SqlAlchemyConnector(Connector):
     def __init__(self, url: str, engine: sa.Engine) -> None:
         super().__init__(url)
         self.engine = engine
+        self._read_engine = engine
         self._target_metadata = sa.MetaData()
         self._targets: dict[TableKey, sa.Table] = {}
 
@@ -92,8 +94,20 @@ class SqlAlchemyConnector(Connector):
             return sa.cast(column, sa.Text).label(column.name)
         return sa.type_coerce(column, wire_type(field.type)).label(column.name)
 
-    def _read_connection(self) -> sa.Connection:
-        return self.engine.connect()
+    @contextmanager
+    def _read_connection(self, engine: sa.Engine | None = None) -> Iterator[sa.Connection]:
+        """A connection (of ``engine``, the read engine by default) for every statement run on a source.
+
+        Counts, key reads and reads all come here: filters are SQL as users write it, and may call
+        functions that write (``nextval``), so they run inside a read-only transaction wherever the
+        database has them.
+        """
+        with (engine or self._read_engine).connect() as conn:
+            self._begin_read(conn)
+            yield conn
+
+    def _begin_read(self, conn: sa.Connection) -> None:
+        """Hook: make the connection's transaction read-only (and fix its session settings)."""
 
     # Writing
 

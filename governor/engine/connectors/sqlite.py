@@ -51,9 +51,6 @@ class SqliteConnector(SqlAlchemyConnector):
             raise connection_failed(self.url, FileNotFoundError(f"no folder {Path(database).absolute().parent}"))
         super().check()
 
-    def _read_connection(self) -> sa.Connection:
-        return self._read_engine.connect()
-
     def _begin_write(self, conn: sa.Connection) -> None:
         # Rows may reference rows later in the same load (self-references): check at commit.
         conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
