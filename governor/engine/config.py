@@ -7,11 +7,12 @@ that a user can find it in a long YAML file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
 from governor.engine.errors import ConfigError
 
@@ -84,7 +85,8 @@ class DefaultConfig(_Strict):
     mode: Mode = Mode.KEEP
     target_ratio: float = Field(default=1.0, gt=0)  # above 1 only in GENERATION mode (checked in parse_config)
     insert_batch_size: int = Field(default=10_000, gt=0, le=1_000_000)
-    use_text_column_heuristics: bool = False
+    target_row_number: int | None = Field(default=None, ge=0)  # generated tables only; wins over target_ratio
+    use_text_column_heuristics: bool | None = None  # unset: the top-level use_text_column_heuristics
 
 
 class CycleBreakerReference(_Strict):
@@ -112,6 +114,23 @@ class TableConfig(_Strict):
     transformations: list[Transformation] = []
 
 
+@dataclass(frozen=True)
+class VirtualForeignKey:
+    """A virtual foreign key, whichever of its two config shapes it was written in.
+
+    ``*_key`` are the keys under ``path`` naming the referenced table and each side's columns, so
+    that a problem points at what the user wrote.
+    """
+
+    path: str
+    referencing_columns: tuple[str, ...]
+    referenced_table: str
+    referenced_columns: tuple[str, ...]
+    table_key: str
+    referencing_key: str  # a format with the column's index: "referencing_columns[{}]"
+    referenced_key: str
+
+
 class ForeignKeyConfig(_Strict):
     """A virtual foreign key: a relation the database does not declare but the data has."""
 
@@ -120,10 +139,66 @@ class ForeignKeyConfig(_Strict):
     referenced_table: str = Field(min_length=1)
     referenced_columns: ColumnNames
 
+    def virtual(self, path: str) -> VirtualForeignKey:
+        return VirtualForeignKey(
+            path,
+            tuple(self.referencing_columns),
+            self.referenced_table,
+            tuple(self.referenced_columns),
+            "referenced_table",
+            "referencing_columns[{}]",
+            "referenced_columns[{}]",
+        )
+
+
+class ColumnPair(_Strict):
+    column: str = Field(min_length=1)
+    referred_column: str = Field(min_length=1)
+
+
+class NamedForeignKey(_Strict):
+    """A virtual foreign key in TDK's documented shape: named by its key, its columns in pairs."""
+
+    referred_schema: str | None = None
+    referred_table: str = Field(min_length=1)
+    columns: list[ColumnPair] = Field(min_length=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _distinct_columns(cls, columns: list[ColumnPair]) -> list[ColumnPair]:
+        _distinct([pair.column for pair in columns])
+        return columns
+
+    def virtual(self, path: str) -> VirtualForeignKey:
+        table = f"{self.referred_schema}.{self.referred_table}" if self.referred_schema else self.referred_table
+        return VirtualForeignKey(
+            path,
+            tuple(pair.column for pair in self.columns),
+            table,
+            tuple(pair.referred_column for pair in self.columns),
+            "referred_table",
+            "columns[{}].column",
+            "columns[{}].referred_column",
+        )
+
+
+def _foreign_keys_shape(value: Any) -> str:
+    return "named" if isinstance(value, dict) else "list"
+
 
 class TableMetadata(_Strict):
     table_name_with_schema: str = Field(min_length=1)
-    foreign_keys: list[ForeignKeyConfig] = []
+    # TDK documents a mapping of named foreign keys; the list is this engine's older shape. Both stay valid.
+    foreign_keys: Annotated[
+        Annotated[list[ForeignKeyConfig], Tag("list")] | Annotated[dict[str, NamedForeignKey], Tag("named")],
+        Discriminator(_foreign_keys_shape),
+    ] = []
+
+    def virtual_foreign_keys(self, path: str) -> list[VirtualForeignKey]:
+        """Each foreign key with its config path, ``path.foreign_keys[0]`` or ``path.foreign_keys.NAME``."""
+        if isinstance(self.foreign_keys, dict):
+            return [fk.virtual(f"{path}.foreign_keys.{name}") for name, fk in self.foreign_keys.items()]
+        return [fk.virtual(f"{path}.foreign_keys[{f}]") for f, fk in enumerate(self.foreign_keys)]
 
 
 class Metadata(_Strict):
@@ -141,6 +216,9 @@ class WorkflowConfig(_Strict):
     schemas: list[str] | None = None
     metadata: Metadata = Metadata()
     scripts: Scripts = Scripts()
+    # TDK's switch for picking person, address and finance generators by column name in GENERATION mode.
+    use_text_column_heuristics: bool = False
+    flags: list[str] = []  # TDK's feature flags: accepted as a key, but this engine implements none of them
     # For the service, not the engine: how many times a run whose ``governor worker`` was lost
     # (killed, or cut off from the metadata database) starts again before it ends FAILED.
     worker_lost_retries: int = Field(default=0, ge=0, le=10)
@@ -157,10 +235,22 @@ def format_path(loc: tuple[int | str, ...]) -> str:
     return path or "(config)"
 
 
+def _user_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The error's location as the user wrote it: without validator names and union shape tags."""
+    kept: list[int | str] = []
+    for part in loc:
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        if kept and kept[-1] == "foreign_keys" and part in ("list", "named"):
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
 def _problems(error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors():
-        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = _user_loc(item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
@@ -175,10 +265,14 @@ def _problems(error: ValidationError) -> list[str]:
 def _generation_only(config: WorkflowConfig) -> list[str]:
     """Row targets that only make sense for generated tables: more rows than the source, or a count."""
     problems = []
-    if config.default_config.target_ratio > 1.0 and config.default_config.mode is not Mode.GENERATION:
+    default = config.default_config
+    if default.target_ratio > 1.0 and default.mode is not Mode.GENERATION:
         problems.append("default_config.target_ratio: above 1 only in GENERATION mode")
+    generated = [(table.mode or default.mode) is Mode.GENERATION for table in config.tables]
+    if default.target_row_number is not None and default.mode is not Mode.GENERATION and not any(generated):
+        problems.append("default_config.target_row_number: only in GENERATION mode, and no table is generated")
     for t, table in enumerate(config.tables):
-        if (table.mode or config.default_config.mode) is Mode.GENERATION:
+        if generated[t]:
             continue
         if table.target_ratio is not None and table.target_ratio > 1.0:
             problems.append(f"tables[{t}].target_ratio: above 1 only in GENERATION mode")
@@ -233,6 +327,9 @@ def parse_config(data: str | dict[str, Any]) -> WorkflowConfig:
     from governor.engine.transformers import validate_params
 
     problems = _generation_only(config)
+    problems += [
+        f"flags[{f}]: {flag!r} is a TDK flag this engine does not support" for f, flag in enumerate(config.flags)
+    ]
     for t, table in enumerate(config.tables):
         for i, transformation in enumerate(table.transformations):
             path = f"tables[{t}].transformations[{i}].params"

@@ -76,25 +76,24 @@ class Schema:
             if table is None:
                 problems.append(f"{path}.table_name_with_schema: {self.unknown_table(entry.table_name_with_schema)}")
                 continue
-            for f, fk in enumerate(entry.foreign_keys):
-                fk_path = f"{path}.foreign_keys[{f}]"
+            for fk in entry.virtual_foreign_keys(path):
                 parent = self.resolve(fk.referenced_table)
                 if parent is None:
-                    problems.append(f"{fk_path}.referenced_table: {self.unknown_table(fk.referenced_table)}")
+                    problems.append(f"{fk.path}.{fk.table_key}: {self.unknown_table(fk.referenced_table)}")
                     continue
                 if len(fk.referencing_columns) != len(fk.referenced_columns):
-                    problems.append(f"{fk_path}: referencing_columns and referenced_columns differ in length")
+                    problems.append(f"{fk.path}: referencing_columns and referenced_columns differ in length")
                     continue
                 for key, owner, columns in (
-                    ("referencing_columns", table, fk.referencing_columns),
-                    ("referenced_columns", parent, fk.referenced_columns),
+                    (fk.referencing_key, table, fk.referencing_columns),
+                    (fk.referenced_key, parent, fk.referenced_columns),
                 ):
                     problems.extend(
-                        f"{fk_path}.{key}[{i}]: no column {column!r} in {owner}"
+                        f"{fk.path}.{key.format(i)}: no column {column!r} in {owner}"
                         for i, column in enumerate(columns)
                         if column not in self.tables[owner].columns
                     )
-                yield Reference(table, tuple(fk.referencing_columns), parent, tuple(fk.referenced_columns), True)
+                yield Reference(table, fk.referencing_columns, parent, fk.referenced_columns, True)
         if problems:
             raise ConfigError(problems)
 

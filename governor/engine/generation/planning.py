@@ -73,13 +73,21 @@ def plan_generation(
         if plan.mode is not Mode.GENERATION:
             continue
         entry = configured.get(name)
-        ratio = entry.target_ratio if entry is not None and entry.target_ratio is not None else default.target_ratio
-        heuristics = default.use_text_column_heuristics
-        if entry is not None and entry.use_text_column_heuristics is not None:
-            heuristics = entry.use_text_column_heuristics
+        ratio, rows = default.target_ratio, default.target_row_number
+        if entry is not None and (entry.target_ratio, entry.target_row_number) != (None, None):
+            ratio, rows = entry.target_ratio or default.target_ratio, entry.target_row_number  # the table's own target
+        heuristics = next(
+            choice
+            for choice in (
+                entry.use_text_column_heuristics if entry is not None else None,
+                default.use_text_column_heuristics,
+                config.use_text_column_heuristics,
+            )
+            if choice is not None
+        )
         plan.generation = GenerationSpec(
             target_ratio=ratio,
-            target_row_number=entry.target_row_number if entry is not None else None,
+            target_row_number=rows,
             use_text_column_heuristics=heuristics,
             references=references_from(schema, name),
             unique_keys=unique_keys(schema, name),

@@ -1,0 +1,139 @@
+"""Planning against small real SQLite sources: configs TDK users bring, and refusals before anything is written."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import pytest
+
+from governor.engine.config import parse_config
+from governor.engine.errors import ConfigError
+from governor.engine.plan import Plan
+from governor.engine.preview import preview_plan
+from governor.engine.runner import run_workflow
+
+SHOP = """
+CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, buyer INTEGER NOT NULL, note TEXT);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
+INSERT INTO customers SELECT i, 'customer ' || i FROM n;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120)
+INSERT INTO orders SELECT i, 1 + i % 40, 'note ' || i FROM n;
+"""
+
+
+def sqlite_source(url: str, script: str) -> str:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        conn.executescript(script)
+    return url
+
+
+def plan(config: str, source: str) -> Plan:
+    return preview_plan(parse_config(config), source)
+
+
+def problems(config: str, source: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        plan(config, source)
+    return caught.value.problems
+
+
+def rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+def shop(sqlite_url_factory: Callable[[], str]) -> str:
+    return sqlite_source(sqlite_url_factory(), SHOP)
+
+
+TDK_VIRTUAL_KEY = """
+global_seed: 3
+tables:
+  - table_name_with_schema: customers
+    mode: MASKING
+    transformations:
+      - columns: [id]
+        params: {type: unique_hashing}
+metadata:
+  tables:
+    - table_name_with_schema: orders
+      foreign_keys:
+        orders_bought_by:
+          referred_schema: main
+          referred_table: customers
+          columns:
+            - {column: buyer, referred_column: id}
+"""
+
+
+def test_a_virtual_foreign_key_in_tdk_shape_carries_the_masking(
+    shop: str, sqlite_url_factory: Callable[[], str]
+) -> None:
+    target = sqlite_url_factory()
+    run_workflow(TDK_VIRTUAL_KEY, shop, target)
+    joined = "SELECT count(*) FROM orders JOIN customers ON customers.id = orders.buyer"
+    assert rows(target, joined) == [(120,)]
+    assert rows(target, "SELECT count(*) FROM customers WHERE id BETWEEN 1 AND 40") != [(40,)]
+
+
+def test_both_virtual_foreign_key_shapes_plan_alike(shop: str) -> None:
+    listed = TDK_VIRTUAL_KEY.replace(
+        """        orders_bought_by:
+          referred_schema: main
+          referred_table: customers
+          columns:
+            - {column: buyer, referred_column: id}
+""",
+        """        - referencing_columns: [buyer]
+          referenced_table: customers
+          referenced_columns: [id]
+""",
+    )
+    assert plan(listed, shop).describe() == plan(TDK_VIRTUAL_KEY, shop).describe()
+
+
+FK_PATH = "metadata.tables[0].foreign_keys.orders_bought_by"
+
+
+def test_tdk_shape_problems_name_the_foreign_key(shop: str) -> None:
+    config = TDK_VIRTUAL_KEY.replace("referred_table: customers", "referred_table: clients")
+    [problem] = problems(config, shop)
+    assert problem.startswith(
+        "metadata.tables[0].foreign_keys.orders_bought_by.referred_table: no table 'main.clients'"
+    )
+    config = TDK_VIRTUAL_KEY.replace("referred_column: id}", "referred_column: ident}")
+    assert problems(config, shop) == [f"{FK_PATH}.columns[0].referred_column: no column 'ident' in main.customers"]
+
+
+def test_tdk_row_number_and_heuristics_at_their_documented_places(shop: str) -> None:
+    config = """
+default_config: {mode: GENERATION, target_row_number: 25}
+use_text_column_heuristics: true
+flags: []
+tables:
+  - table_name_with_schema: customers
+    target_ratio: 0.5
+"""
+    specs = {str(table.name): table.generation for table in plan(config, shop).tables}
+    assert {name: spec.target_rows(100) for name, spec in specs.items() if spec} == {
+        "main.customers": 50,  # the table's own target wins over the default's row number
+        "main.orders": 25,
+    }
+    assert all(spec is not None and spec.use_text_column_heuristics for spec in specs.values())
+
+
+def test_a_tdk_flag_is_accepted_as_a_key_but_refused_by_name() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("flags: [SOME_FLAG]\n")
+    assert caught.value.problems == ["flags[0]: 'SOME_FLAG' is a TDK flag this engine does not support"]
+
+
+def test_a_default_row_number_without_generated_tables_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("default_config: {target_row_number: 10}\n")
+    assert caught.value.problems == [
+        "default_config.target_row_number: only in GENERATION mode, and no table is generated"
+    ]
