@@ -262,8 +262,12 @@ def _problems(error: ValidationError) -> list[str]:
     return problems
 
 
-def _generation_only(config: WorkflowConfig) -> list[str]:
-    """Row targets that only make sense for generated tables: more rows than the source, or a count."""
+def _mode_settings(config: WorkflowConfig) -> list[str]:
+    """Settings that only make sense in some modes.
+
+    Row targets above the source's size, or as a count, need generated tables; a ``filter`` chooses
+    source rows to copy, and a generated table copies none (its rows are learned from all of them).
+    """
     problems = []
     default = config.default_config
     if default.target_ratio > 1.0 and default.mode is not Mode.GENERATION:
@@ -273,6 +277,8 @@ def _generation_only(config: WorkflowConfig) -> list[str]:
         problems.append("default_config.target_row_number: only in GENERATION mode, and no table is generated")
     for t, table in enumerate(config.tables):
         if generated[t]:
+            if table.filter is not None:
+                problems.append(f"tables[{t}].filter: a GENERATION table copies no source rows to filter")
             continue
         if table.target_ratio is not None and table.target_ratio > 1.0:
             problems.append(f"tables[{t}].target_ratio: above 1 only in GENERATION mode")
@@ -326,7 +332,7 @@ def parse_config(data: str | dict[str, Any]) -> WorkflowConfig:
 
     from governor.engine.transformers import validate_params
 
-    problems = _generation_only(config)
+    problems = _mode_settings(config)
     problems += [
         f"flags[{f}]: {flag!r} is a TDK flag this engine does not support" for f, flag in enumerate(config.flags)
     ]

@@ -130,3 +130,10 @@ def test_a_key_overriding_a_merged_one_is_no_duplicate() -> None:
 def test_a_column_listed_twice_is_refused_with_its_path() -> None:
     text = FULL.replace("      - columns: [id]", "      - columns: [id, id]")
     assert problems_of(text) == ["tables[0].transformations[1].columns: 'id' listed more than once"]
+
+
+def test_a_filter_on_a_generated_table_is_refused_not_ignored() -> None:
+    text = "default_config: {mode: GENERATION}\ntables:\n  - {table_name_with_schema: a, filter: 'id > 3'}\n"
+    assert problems_of(text) == ["tables[0].filter: a GENERATION table copies no source rows to filter"]
+    masked = text.replace("filter:", "mode: MASKING, filter:")
+    assert parse_config(masked).tables[0].filter == "id > 3"
