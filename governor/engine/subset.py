@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
 Role = Literal["all", "driving", "referenced", "following"]
 _SEPARATOR = pa.scalar(b"\x1f", pa.binary())
+_NULL_PART = pa.scalar(b"\x00", pa.binary())
+_VALUE_PART = pa.scalar(b"\x01", pa.binary())
 
 
 @dataclass(frozen=True)
@@ -171,15 +173,26 @@ def _as_bytes(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return array.cast(pa.string()).cast(pa.binary())
 
 
-def encode(arrays: list[pa.Array | pa.ChunkedArray], integer: bool) -> pa.Array | pa.ChunkedArray:
-    """One comparable value per row for a (possibly composite) key; NULL if any part is NULL.
+def encode(
+    arrays: list[pa.Array | pa.ChunkedArray], integer: bool, nulls_are_values: bool = False
+) -> pa.Array | pa.ChunkedArray:
+    """One comparable value per row for a (possibly composite) key; NULL if any part is NULL (unless below).
 
     Integer keys stay int64 (an int32 foreign key meets its int64 parent); anything else becomes
     the bytes of its text form, parts joined by a separator no key text contains.
+
+    ``nulls_are_values`` encodes a NULL part as a value of its own (each part marked as NULL or
+    not), never NULL: the identity of a table without a primary key is all its columns, and a
+    row with a NULL in one of them is still one row to keep or drop.
     """
-    if integer:
+    if integer and not nulls_are_values:
         return arrays[0].cast(pa.int64())
     parts = [_as_bytes(array) for array in arrays]
+    if nulls_are_values:
+        parts = [
+            pc.if_else(part.is_null(), _NULL_PART, pc.binary_join_element_wise(_VALUE_PART, part, b""))
+            for part in parts
+        ]
     return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, _SEPARATOR)
 
 
@@ -189,9 +202,10 @@ class _Key:
 
     columns: tuple[str, ...]
     integer: bool
+    nulls_are_values: bool = False  # identities without a primary key (see ``encode``)
 
     def of(self, data: pa.Table | pa.RecordBatch) -> pa.Array | pa.ChunkedArray:
-        return encode([data.column(c) for c in self.columns], self.integer)
+        return encode([data.column(c) for c in self.columns], self.integer, self.nulls_are_values)
 
 
 def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -199,7 +213,8 @@ def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _member(keys: pa.Array | pa.ChunkedArray, kept: pa.Array, nulls_pass: bool) -> np.ndarray:
-    inside = _mask(pc.is_in(keys, value_set=kept))
+    """Per key: is it one of ``kept``? A NULL key never is (it only passes, with ``nulls_pass``)."""
+    inside = _mask(pc.is_in(keys, value_set=kept, skip_nulls=True))
     if nulls_pass:
         inside |= _mask(keys.is_null())
     return inside
@@ -341,8 +356,9 @@ class _Selector:
 
     def _identity(self, name: TableName) -> _Key:
         table = self.tables[name]
-        columns = tuple(c.name for c in table.primary_key.columns) or tuple(c.name for c in table.columns)
-        return _Key(columns, _integer_keys([self.types[name].field(c).type for c in columns]))
+        primary = tuple(c.name for c in table.primary_key.columns)
+        columns = primary or tuple(c.name for c in table.columns)
+        return _Key(columns, _integer_keys([self.types[name].field(c).type for c in columns]), not primary)
 
     def _frame(self, name: TableName) -> pa.Table:
         """The table's key columns (identity, both sides of its references), filter applied."""

@@ -214,3 +214,38 @@ def test_a_filter_that_writes_is_refused_and_the_source_is_untouched(pg_url_fact
             assert conn.exec_driver_sql("SELECT last_value FROM t_id_seq").scalar_one() == 20
     finally:
         engine.dispose()
+
+
+def test_a_table_without_a_primary_key_subsets_rows_with_nulls_exactly(sqlite_url_factory: UrlFactory) -> None:
+    """Its identity is all its columns: a NULL in one of them must neither match every other NULL nor drop the row."""
+    source, target = sqlite_url_factory(), sqlite_url_factory()
+    engine = sa.create_engine(source)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE p (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.exec_driver_sql("CREATE TABLE c (p_id INTEGER NOT NULL, note TEXT)")
+        for i in range(1, 1001):
+            conn.exec_driver_sql("INSERT INTO p VALUES (?, ?)", (i, f"p{i}"))
+            conn.exec_driver_sql("INSERT INTO c VALUES (?, ?)", (i, None if i % 2 else f"n{i}"))
+    engine.dispose()
+    config = {
+        "global_seed": 1,
+        "tables": [{"table_name_with_schema": "c", "target_ratio": 0.1}],
+        "metadata": {
+            "tables": [
+                {
+                    "table_name_with_schema": "c",
+                    "foreign_keys": [
+                        {"referencing_columns": ["p_id"], "referenced_table": "p", "referenced_columns": ["id"]}
+                    ],
+                }
+            ]
+        },
+    }
+    report = run_workflow(_yaml(config), source, target)
+    assert {t.table: t.rows_written for t in report.tables} == {"main.p": 100, "main.c": 100}
+    engine = sa.create_engine(target)
+    with engine.connect() as conn:
+        orphans = conn.exec_driver_sql("SELECT count(*) FROM c LEFT JOIN p ON p.id = c.p_id WHERE p.id IS NULL")
+        assert orphans.scalar_one() == 0
+        assert 0 < conn.exec_driver_sql("SELECT count(*) FROM c WHERE note IS NULL").scalar_one() < 100
+    engine.dispose()
