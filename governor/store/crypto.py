@@ -16,14 +16,17 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from governor.engine.connectors.urls import mask_url
 from governor.settings import Settings
 
-_MASK = "***"
-_SECRET_QUERY_WORDS = ("password", "secret", "token", "key")
-_CREDENTIALS_IN_TEXT = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)\S*@")
+# A URL inside free text. Where it ends is a guess: a password may hold spaces and '@', so a
+# "user:" is taken to be followed by a password that runs to the last '@' of the line (before
+# any next URL), which may hide more of a message than the password. Punctuation ending the
+# URL's word ("cannot connect to URL: reason") is taken to be the sentence's, not the URL's.
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][\w+.-]*://(?:[^\s:/]*:(?:(?!://).)*@)?\S*?(?=[.,;:)\]'\"]*(?:\s|$))")
 
 
 class UndecryptableError(Exception):
@@ -73,22 +76,21 @@ def decrypt(token: str, settings: Settings) -> str:
         ) from None
 
 
-def display_url(url: str) -> str:
-    """The URL with its password (and password-like query parameters) masked, safe to show.
-
-    Raises ``ValueError`` for text that is not a database URL.
-    """
+def parse_url(url: str) -> URL:
+    """The database URL ``url`` names; ``ValueError`` worded for the user if it names none."""
     try:
-        parsed = make_url(url)
-    except ArgumentError:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        # Not echoed: where the password is in a malformed URL cannot be told.
         raise ValueError("not a database URL (expected e.g. postgresql://user:pass@host:5432/db)") from None
-    query = {
-        name: _MASK if any(word in name.lower() for word in _SECRET_QUERY_WORDS) else value
-        for name, value in parsed.query.items()
-    }
-    return parsed.set(query=query).render_as_string(hide_password=True)
+
+
+def display_url(url: str) -> str:
+    """The URL masked as ``mask_url`` does, safe to show; ``ValueError`` if it does not parse."""
+    parse_url(url)
+    return mask_url(url)
 
 
 def redact(text: str) -> str:
     """Mask credentials of any URL inside free text (error messages on their way to a log)."""
-    return _CREDENTIALS_IN_TEXT.sub(rf"\g<head>{_MASK}@", text)
+    return _URL_IN_TEXT.sub(lambda found: mask_url(found.group()), text)

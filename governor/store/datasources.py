@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from governor.engine.connectors import open_connector
 from governor.engine.errors import EngineError
 from governor.settings import Settings
-from governor.store.crypto import UndecryptableError, decrypt, display_url, encrypt
+from governor.store.crypto import UndecryptableError, decrypt, display_url, encrypt, parse_url
 from governor.store.errors import Conflict, Invalid, NotFound
 from governor.store.models import Access, DataSource, User
 
@@ -20,9 +18,9 @@ KINDS = ("postgresql", "sqlite", "mysql", "mariadb")
 def kind_of(url: str) -> str:
     """The database kind a URL names (``postgresql+psycopg://`` is ``postgresql``)."""
     try:
-        kind = make_url(url).get_backend_name()
-    except ArgumentError:
-        raise Invalid("url: not a database URL (expected e.g. postgresql://user:pass@host:5432/db)") from None
+        kind = parse_url(url).get_backend_name()
+    except ValueError as exc:
+        raise Invalid(f"url: {exc}") from None
     if kind not in KINDS:
         raise Invalid(f"url: unsupported database kind {kind!r}; supported: {', '.join(KINDS)}")
     return kind

@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
-from governor.store.models import RunStatus
+from governor.store.models import RunLog, RunStatus, WorkflowRun
 from tests.external.conftest import LiveServer
 from tests.runs.conftest import SMALL_ROWS, Workflows, keep_config
+from tests.servers import free_port
 from tests.service.conftest import Caller
 
 RUN_FIELDS = {"workflow_run_id", "workflow_run_status", "start_date", "end_date", "user_id", "error_message"}
@@ -178,6 +180,22 @@ def test_runsync_answers_when_the_run_has_ended(live: LiveServer, workflows: Wor
         assert failed["workflow_run_status"] == "FAILED"
         assert "missing_table" in failed["error_message"]
         assert client.get(f"/workflow-run/{failed['workflow_run_id']}").json() == failed
+
+
+def test_a_failed_run_never_shows_a_password_of_the_query_string(
+    live: LiveServer, workflows: Workflows, caller: Caller
+) -> None:
+    source = workflows.data_source(f"postgresql://alice@127.0.0.1:{free_port()}/db?password=S3cretPW")
+    workflow_id = workflows.workflow(source, workflows.data_source(workflows.database(None)))
+    with live.client(caller.key) as client:
+        failed = client.post(f"/workflow/{workflow_id}/runsync").json()
+        logs = client.get(f"/workflow-run/{failed['workflow_run_id']}/logs").text
+    assert failed["workflow_run_status"] == "FAILED"
+    assert "password=***" in failed["error_message"] and "password=***" in logs
+    assert "S3cretPW" not in failed["error_message"] + logs
+    with workflows.store.engine.connect() as connection:
+        stored = connection.execute(sa.select(RunLog.message, WorkflowRun.error_message).join(WorkflowRun)).all()
+    assert stored and "S3cretPW" not in str(stored)
 
 
 def test_logs_follow_the_run(live: LiveServer, workflows: Workflows, caller: Caller) -> None:

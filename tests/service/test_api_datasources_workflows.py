@@ -58,6 +58,19 @@ def test_data_source_credentials_are_encrypted_and_masked(
             assert all("hunter2" not in str(value) for value in row)
 
 
+def test_a_password_in_the_query_string_is_masked_too(
+    client: TestClient, member: Caller, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    with caplog.at_level(logging.DEBUG):
+        created = _add(client, member, "q", f"postgresql://alice@127.0.0.1:{port}/db?password=S3cretPW")
+        tested = client.post(f"/api/v1/datasources/{created['id']}/test", headers=member.headers)
+    assert created["url"] == f"postgresql://alice@127.0.0.1:{port}/db?password=***"
+    assert tested.json()["ok"] is False
+    assert tested.json()["message"].startswith(f"cannot connect to postgresql://alice@127.0.0.1:{port}/db?password=***")
+    assert "S3cretPW" not in tested.text + caplog.text
+
+
 def test_connection_test_succeeds_on_a_real_database(client: TestClient, member: Caller, tmp_path: Path) -> None:
     created = _add(client, member, "local", _sqlite_source(tmp_path, "local"))
     assert created["kind"] == "sqlite"

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
+from governor.engine.connectors.urls import mask_url
 from governor.settings import Settings
 from governor.store import crypto
 from governor.store.db import MIGRATIONS, Store, open_store
@@ -95,6 +96,31 @@ def test_display_url_and_redact_hide_passwords() -> None:
         crypto.display_url("not a url")
     text = "could not connect to postgresql+psycopg://bob:hunter2@db/prod: refused"
     assert crypto.redact(text) == "could not connect to postgresql+psycopg://bob:***@db/prod: refused"
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://alice@127.0.0.1:1/db?password=S3cretPW", "postgresql://alice@127.0.0.1:1/db?password=***"),
+        (
+            "postgresql://alice@h/db?sslmode=require&sslpassword=S3cretPW&api_Token=S3cretPW",
+            "postgresql://alice@h/db?sslmode=require&sslpassword=***&api_Token=***",
+        ),
+        ("postgresql://bob:S3cret PW@h/db", "postgresql://bob:***@h/db"),
+        ("postgresql://bob:S3c@retPW@h:5432/db", "postgresql://bob:***@h:5432/db"),
+        ("postgresql://admin@server:S3cretPW@h/db", "postgresql://admin@server:***@h/db"),
+        ("postgresql://bob:S3cretPW@h:notaport/db", "postgresql://bob:***@h:notaport/db"),
+    ],
+)
+def test_one_masking_rule_for_urls_display_and_logs(url: str, masked: str) -> None:
+    """mask_url (connector errors), display_url (stored) and redact (logs) hide the same secrets."""
+    assert mask_url(url) == masked
+    assert (
+        crypto.redact(f"cannot connect to {url}: refused\nnext line")
+        == f"cannot connect to {masked}: refused\nnext line"
+    )
+    if not url.endswith("notaport/db"):
+        assert crypto.display_url(url) == masked
 
 
 def _open_and_add_users(url: str, home: str, worker: int) -> None:

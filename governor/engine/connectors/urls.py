@@ -12,11 +12,30 @@ _PASSWORD_IN_URL = re.compile(r"(://[^/@:]*:)[^@/]*@")
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``, even when it does not parse."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return _PASSWORD_IN_URL.sub(r"\1***@", url)
+    """The URL with its password and its password-like query parameters replaced by ``***``.
+
+    This is the one masking rule of Governor (the store's display URLs and its log redaction use
+    it too). It works on the text rather than on SQLAlchemy's parse so that a URL that does not
+    parse (a bad port, an unclosed ``[``) is masked alike, and so that a password holding an
+    unescaped ``@`` is masked whole: SQLAlchemy ends it at the first ``@``, here it runs to the
+    last one. A query holding an ``@`` therefore shows less than it could, never more.
+    """
+    secret_words = ("password", "secret", "token", "key")
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    userinfo, at, location = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if at and colon:
+        rest = f"{user}:***@{location}"
+    base, question, query = rest.partition("?")
+    if question:
+        parameters = (parameter.partition("=") for parameter in query.split("&"))
+        query = "&".join(
+            f"{name}=***" if equals and any(word in name.lower() for word in secret_words) else name + equals + value
+            for name, equals, value in parameters
+        )
+    return f"{scheme}{separator}{base}{question}{query}"
 
 
 def first_line(exc: BaseException) -> str:
