@@ -89,6 +89,8 @@ def test_connection_test_on_postgresql(client: TestClient, member: Caller, pg_ur
     ("url", "message"),
     [
         ("not a url", "url: not a database URL"),
+        ("postgresql://u:pw@h:notaport/db", "url: not a database URL"),
+        ("postgresql://u:pw@[::1/db", "url: not a database URL"),
         ("oracle://u:p@h/db", "url: unsupported database kind 'oracle'"),
         ("", "url: "),
     ],

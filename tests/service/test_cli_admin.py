@@ -87,6 +87,8 @@ def test_datasources_and_workflows(governor, tmp_path: Path) -> None:  # type: i
     assert governor("datasources", "test", "src")[0] == 0
     code, _, err = governor("datasources", "test", "pg")
     assert code == 1 and "hunter2" not in err and len(err.strip().splitlines()) == 1
+    code, _, err = governor("datasources", "add", "bad", "--url", "postgresql://u:hunter2@h:notaport/db")
+    assert code == 1 and "url: not a database URL" in err and "hunter2" not in err
     code, out, err = governor("datasources", "add", "pgq", "--url", "postgresql://u@127.0.0.1:1/db?password=S3cretPW")
     assert code == 0 and "S3cretPW" not in out + err and "password=***" in err
     code, _, err = governor("datasources", "test", "pgq")
