@@ -136,7 +136,7 @@ def build_plan(
 
         problems += plan_generation(config, schema, plans, transforms_by_column, seed)
     if not problems and config.safety_mode is SafetyMode.STRICT:
-        problems += _strict_check(schema, plans, set(transforms_by_column) | kept)
+        problems += _strict_check(schema, plans, table_modes, set(transforms_by_column) | kept)
     if problems:
         raise ConfigError(problems)
 
@@ -292,12 +292,19 @@ def _propagate_keys(
 
 
 def _strict_check(
-    schema: Schema, plans: dict[TableName, TablePlan], accounted: set[tuple[TableName, str]]
+    schema: Schema,
+    plans: dict[TableName, TablePlan],
+    modes: dict[TableName, Mode],
+    accounted: set[tuple[TableName, str]],
 ) -> list[str]:
-    """STRICT: in masked tables, every non-key column must be transformed or declared passthrough."""
+    """STRICT: in tables the user masks, every non-key column must be transformed or declared passthrough.
+
+    ``modes`` are the user's: a table left in KEEP whose foreign keys follow a masked parent (planned
+    as MASKING for that) still copies the rest of its columns as the user asked.
+    """
     problems = []
     for name, plan in plans.items():
-        if plan.mode is not Mode.MASKING:
+        if modes[name] is not Mode.MASKING:
             continue
         keys = schema.key_columns(name)
         unconfigured = [c.name for c in plan.table.columns if c.name not in keys and (name, c.name) not in accounted]

@@ -137,3 +137,16 @@ def test_a_default_row_number_without_generated_tables_is_refused() -> None:
     assert caught.value.problems == [
         "default_config.target_row_number: only in GENERATION mode, and no table is generated"
     ]
+
+
+def test_strict_leaves_a_kept_table_whose_key_follows_a_masked_parent(
+    shop: str, sqlite_url_factory: Callable[[], str]
+) -> None:
+    config = TDK_VIRTUAL_KEY.replace("global_seed: 3", "global_seed: 3\nsafety_mode: STRICT").replace(
+        "params: {type: unique_hashing}",
+        "params: {type: unique_hashing}\n      - {columns: [name], mode: KEEP, params: {type: passthrough}}",
+    )
+    target = sqlite_url_factory()
+    run_workflow(config, shop, target)
+    assert rows(target, "SELECT count(*) FROM orders JOIN customers ON customers.id = orders.buyer") == [(120,)]
+    assert rows(target, "SELECT note FROM orders WHERE id = 7") == [("note 7",)]
