@@ -132,7 +132,10 @@ def keys_create(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create an access key; its secret is printed this once."""
-    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    except OverflowError:
+        raise fail(f"--expires-in-days: {expires_in_days} days is beyond year 9999") from None
     with _session() as (_, session):
         key, presented = create_key(session, find_user(session, user), name, expires_at)
         created = KeyCreated.of(key, presented)

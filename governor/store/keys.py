@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -32,9 +32,18 @@ _UNKNOWN_KEY_HASH = _hash(secrets.token_urlsafe(_SECRET_BYTES))
 
 
 def create_key(session: Session, user: User, name: str, expires_at: datetime | None = None) -> tuple[AccessKey, str]:
-    """A new key for ``user``; the returned ``<key_id>:<secret>`` is never shown again."""
-    if expires_at is not None and expires_at <= utcnow():
-        raise Invalid("expires_at: must be in the future")
+    """A new key for ``user``; the returned ``<key_id>:<secret>`` is never shown again.
+
+    ``expires_at`` is kept in UTC at once, so that the key returned says what its lists will say,
+    and so that a time that is no datetime in UTC (beyond year 9999) is bad input, not a crash.
+    """
+    if expires_at is not None:
+        try:
+            expires_at = expires_at.astimezone(UTC)
+        except OverflowError:
+            raise Invalid("expires_at: must be before year 10000 in UTC") from None
+        if expires_at <= utcnow():
+            raise Invalid("expires_at: must be in the future")
     secret = secrets.token_urlsafe(_SECRET_BYTES)
     key = AccessKey(
         key_id=secrets.token_hex(8),

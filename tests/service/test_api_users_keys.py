@@ -78,6 +78,17 @@ def test_expiry(client: TestClient, member: Caller) -> None:
     assert naive.status_code == 422 and naive.json()["message"].startswith("expires_at:")
 
 
+def test_expiry_is_kept_in_utc_and_beyond_year_9999_is_bad_input(client: TestClient, member: Caller) -> None:
+    far = {"name": "far", "expires_at": "2999-01-01T10:00:00+14:00"}
+    created = client.post("/api/v1/keys", json=far, headers=member.headers).json()
+    assert created["expires_at"] == "2998-12-31T20:00:00Z"
+    listed = client.get(f"/api/v1/keys/{created['key_id']}", headers=member.headers).json()
+    assert listed["expires_at"] == created["expires_at"]
+    too_far = {"name": "too far", "expires_at": "9999-12-31T23:59:59-14:00"}
+    response = client.post("/api/v1/keys", json=too_far, headers=member.headers)
+    assert response.status_code == 422 and response.json()["message"].startswith("expires_at:")
+
+
 def test_keys_of_other_users_need_admin(client: TestClient, member: Caller, admin: Caller) -> None:
     admin_key_id = admin.key.split(":")[0]
     assert (

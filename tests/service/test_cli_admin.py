@@ -62,6 +62,8 @@ def test_bootstrap_and_keys(governor, metadata_url: str) -> None:  # type: ignor
     assert code == 1 and "already exists" in err
     code, _, err = governor("keys", "create", "--user", "ghost@example.org")
     assert code == 1 and "user 'ghost@example.org' not found" in err
+    code, _, err = governor("keys", "create", "--user", "root@example.org", "--expires-in-days", "9999999")
+    assert code == 1 and "beyond year 9999" in err
 
 
 def test_secret_key_is_generated_into_the_home(governor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
