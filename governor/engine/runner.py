@@ -103,7 +103,7 @@ def run_workflow(
             config.table_truncation_mode,
         )
         report = RunReport(seed=seed)
-        generation = Generation(plan, source, config.default_config.insert_batch_size, transform_batch)
+        generation = Generation(plan, source, config.default_config.insert_batch_size, transform_batch, selection)
         restorer = Restorer(
             plan.cycles.breaks if plan.cycles else [], {t.name: t.table for t in plan.tables}, selection.points_at_kept
         )
@@ -165,7 +165,7 @@ def _load_table(
             if stop():
                 raise RunStopped(f"stopped while loading {name}")
             report.rows_read += batch.num_rows
-            kept = rows.keep(batch)
+            kept = batch if generated else rows.keep(batch)  # generated rows are all kept: they are the target
             yield restorer.detach(plan.name, kept, kept if generated else transform_batch(plan, kept))
             emit(RunEvent("rows", table=name, rows=report.rows_read, total=total))
 

@@ -122,13 +122,16 @@ def plan_subset(
     if problems:
         raise ConfigError(problems)
     # Generated tables size themselves (ratios above 1 are theirs); subsetting applies to copies.
-    subsetted = {
-        name for name in schema.tables if modes[name] is not Mode.GENERATION and (ratios[name] < 1 or name in filters)
-    }
+    generated = {name for name in schema.tables if modes[name] is Mode.GENERATION}
+    subsetted = {name for name in schema.tables if name not in generated and (ratios[name] < 1 or name in filters)}
     if not subsetted:
         return None
 
-    plan = SubsetPlan({}, list(schema.references), ignored)
+    # A generated table references the kept rows it is given, and a copied table's references to a
+    # generated one are re-pointed at generated rows (governor.engine.generation): neither side of
+    # such a reference follows or pulls the other, so generated tables keep every row they make.
+    references = [r for r in schema.references if r.table not in generated and r.parent not in generated]
+    plan = SubsetPlan({}, references, ignored)
     ancestors = {name: _ancestors(plan, name) for name in schema.tables}
     driving = {name for name in subsetted if not ancestors[name] & subsetted}
     referenced = set().union(*(ancestors[name] for name in driving))

@@ -21,6 +21,7 @@ from governor.engine.generation.profile import ColumnProfile, FanOut, profile_ta
 from governor.engine.generation.table import GeneratedKeys, TableGenerator
 from governor.engine.plan import Plan, TablePlan
 from governor.engine.schema import TableName
+from governor.engine.subset import Selection
 from governor.engine.transformers.foreign_keys import ForeignKeyGenerator
 from governor.engine.transformers.generators import CategoricalGenerator
 
@@ -34,8 +35,11 @@ class Generation:
     rows so that children reference its keys as they were loaded.
     """
 
-    def __init__(self, plan: Plan, source: Connector, batch_size: int, transform: BatchTransform) -> None:
+    def __init__(
+        self, plan: Plan, source: Connector, batch_size: int, transform: BatchTransform, selection: Selection
+    ) -> None:
         self.tables = {table.name: table for table in plan.tables}
+        self.selection = selection  # the subset's rows: children reference only the parent rows kept
         self.seed = plan.seed
         self.source, self.batch_size, self.transform = source, batch_size, transform
         self.generators: dict[TableName, TableGenerator] = {}
@@ -77,8 +81,9 @@ class Generation:
             return GeneratedKeys(self._generator(plan), columns)
         if (parent, columns) not in self.loaded:
             parts: list[list[pa.Array]] = [[] for _ in columns]
-            for batch in self.source.read(plan.table, self.batch_size):
-                loaded = self.transform(plan, batch)
+            rows = self.selection.rows(parent)
+            for batch in self.source.read(plan.table, self.batch_size, where=rows.where):
+                loaded = self.transform(plan, rows.keep(batch))
                 for part, column in zip(parts, columns, strict=True):
                     part.append(loaded.column(column))
             self.loaded[(parent, columns)] = LoadedKeys(
