@@ -289,9 +289,14 @@ def estimate_rows(plan: Plan, source: Connector) -> None:
     """Fill each table's ``estimated_rows`` from counts the source makes (for the plan preview).
 
     Drawn tables get their exact target; following tables at most their filtered or capped
-    count; referenced tables at most their size (what is referenced is known only by reading).
+    count; referenced tables at most their size (what is referenced is known only by reading);
+    generated tables the rows they will make, which subsetting never touches.
     """
     for table_plan in plan.tables:
+        if table_plan.generation is not None:
+            table_plan.rows = f"generated: {table_plan.generation.describe()}"
+            table_plan.estimated_rows = table_plan.generation.target_rows(source.count(table_plan.table))
+            continue
         subset = plan.subset.tables[table_plan.name] if plan.subset else None
         if subset is None or subset.role == "all":
             table_plan.estimated_rows = source.count(table_plan.table)

@@ -91,3 +91,24 @@ def test_failures_are_one_line_without_traceback(tmp_path: Path, sqlite_url_fact
         assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
         assert "hunter2" not in result.stderr
     assert "tables[0].mode: 'SHUFFLE' is not one of" in governor("transform", *cases[1]).stderr
+
+
+def test_dry_run_shows_what_generated_tables_will_make(tmp_path: Path, sqlite_url_factory: Callable[[], str]) -> None:
+    source = sqlite_url_factory()
+    build_shop(source)
+    config = tmp_path / "generate.yaml"
+    config.write_text(
+        "tables:\n"
+        "  - {table_name_with_schema: customers, target_ratio: 0.5}\n"
+        "  - {table_name_with_schema: orders, mode: GENERATION, target_row_number: 50}\n"
+        "  - {table_name_with_schema: employees, mode: GENERATION, target_ratio: 2}\n"
+    )
+    result = governor("transform", "-c", str(config), "--source", source, "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    tables = {t["table"]: t for t in json.loads(result.stdout)["tables"]}
+    assert (tables["main.orders"]["rows"], tables["main.orders"]["estimated_rows"]) == ("generated: 50 rows", 50)
+    assert (tables["main.employees"]["rows"], tables["main.employees"]["estimated_rows"]) == (
+        "generated: 2 x source rows",
+        120,
+    )
+    assert tables["main.customers"]["estimated_rows"] == 150
