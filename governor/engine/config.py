@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from governor.engine.errors import ConfigError
 
@@ -247,19 +248,20 @@ def _user_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     return tuple(kept)
 
 
+def error_message(item: ErrorDetails, unknown: str = "unknown key") -> str:
+    """One pydantic error as a user reads it: with the value they wrote, when it is a plain one."""
+    message = item["msg"].removeprefix("Value error, ")
+    if item["type"] == "extra_forbidden":
+        return unknown
+    if item["type"] == "enum":
+        return f"{item['input']!r} is not one of {item['ctx']['expected']}"
+    if "input" in item and not isinstance(item["input"], dict | list):
+        return f"{message} (got {item['input']!r})"
+    return message
+
+
 def _problems(error: ValidationError) -> list[str]:
-    problems = []
-    for item in error.errors():
-        loc = _user_loc(item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif item["type"] == "enum":
-            message = f"{item['input']!r} is not one of {item['ctx']['expected']}"
-        elif "input" in item and not isinstance(item["input"], dict | list):
-            message = f"{message} (got {item['input']!r})"
-        problems.append(f"{format_path(loc)}: {message}")
-    return problems
+    return [f"{format_path(_user_loc(item['loc']))}: {error_message(item)}" for item in error.errors()]
 
 
 def _mode_settings(config: WorkflowConfig) -> list[str]:

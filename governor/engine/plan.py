@@ -21,6 +21,7 @@ from governor.engine.errors import ConfigError, SchemaError
 from governor.engine.schema import Schema, TableName
 from governor.engine.subset import SubsetPlan, plan_subset
 from governor.engine.transformers import ColumnContext, TransformContext, Transformer, build
+from governor.engine.transformers.arrays import is_integer, is_text
 from governor.engine.transformers.defaults import server_default_sql
 
 if TYPE_CHECKING:
@@ -187,13 +188,14 @@ def _bind(
         groups = [tuple(columns)] if row_coherent else [(c,) for c in columns]
         for group in groups:
             origin = item.path if row_coherent else f"{item.path} on {group[0]}"
-            transform = ColumnTransform(
-                group,
-                _instantiate(
+            try:
+                transformer = _instantiate(
                     item.transformation, schema, plan, group, derive_seed(seed, f"{item.table}.{'.'.join(group)}")
-                ),
-                origin,
-            )
+                )
+            except SchemaError as exc:  # the transformer refuses its columns: one problem among all the others
+                problems.append(f"{origin}: {exc}")
+                continue
+            transform = ColumnTransform(group, transformer, origin)
             plan.transforms.append(transform)
             for column in group:
                 transforms_by_column[(item.table, column)] = transform
@@ -265,30 +267,52 @@ def _propagate_keys(
             if (ref.table, child_column) in transforms_by_column:
                 continue  # already propagated (a column can be reached by several paths)
             plan = plans[ref.table]
-            child = ColumnTransform(
-                (child_column,),
-                type(source.transformer)(
+            parent_type = plans[parent].arrow_schema.field(parent_column).type
+            child_type = plan.arrow_schema.field(child_column).type
+            if _value_domain(parent_type) != _value_domain(child_type):
+                problems.append(
+                    f"{source.origin}: {ref.table}.{child_column} ({child_type}) references {parent}.{parent_column} "
+                    f"({parent_type}); masked as different types, their values would no longer match. Give both "
+                    f"sides of the reference the same type"
+                )
+                continue
+            try:
+                transformer = type(source.transformer)(
                     source.transformer.params,
                     TransformContext(
                         seed=source.transformer.context.seed,
                         columns=(
                             ColumnContext(
                                 name=child_column,
-                                type=plan.arrow_schema.field(child_column).type,
+                                type=child_type,
                                 unique=child_column in schema.unique_columns(ref.table),
                                 nullable=bool(plan.table.columns[child_column].nullable),
                             ),
                         ),
                     ),
-                ),
-                f"same as {parent}.{parent_column}",
-            )
+                )
+            except SchemaError as exc:
+                problems.append(f"{source.origin}: following {parent}.{parent_column} to {ref.table}: {exc}")
+                continue
+            child = ColumnTransform((child_column,), transformer, f"same as {parent}.{parent_column}")
             if plan.mode is Mode.KEEP:
                 plan.mode = Mode.MASKING
             plan.transforms.append(child)
             transforms_by_column[(ref.table, child_column)] = child
             pending.append((ref.table, child_column))
     return problems
+
+
+def _value_domain(kind: pa.DataType) -> str:
+    """What a key-masking transformer maps a value as: equal domains map equal values alike.
+
+    Integers of any width share one domain (their masking keeps size classes); so do the text types.
+    """
+    if is_integer(kind):
+        return "integer"
+    if is_text(kind):
+        return "text"
+    return str(kind)
 
 
 def _strict_check(

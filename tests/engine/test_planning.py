@@ -150,3 +150,40 @@ def test_strict_leaves_a_kept_table_whose_key_follows_a_masked_parent(
     run_workflow(config, shop, target)
     assert rows(target, "SELECT count(*) FROM orders JOIN customers ON customers.id = orders.buyer") == [(120,)]
     assert rows(target, "SELECT note FROM orders WHERE id = 7") == [("note 7",)]
+
+
+def test_every_transformer_refusing_its_column_is_named_by_its_path(shop: str) -> None:
+    config = """
+tables:
+  - table_name_with_schema: customers
+    mode: MASKING
+    transformations:
+      - {columns: [name], params: {type: noising}}
+  - table_name_with_schema: orders
+    mode: MASKING
+    transformations:
+      - {columns: [note], params: {type: noising}}
+"""
+    assert [problem.split(": ", 1)[0] for problem in problems(config, shop)] == [
+        "tables[0].transformations[0] on name",
+        "tables[1].transformations[0] on note",
+    ]
+    assert "column 'note' is string" in problems(config, shop)[1]
+
+
+def test_a_bad_transformer_param_shows_the_value_given() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            "tables:\n  - table_name_with_schema: t\n    transformations:\n"
+            "      - {columns: [x], params: {type: noising, noise_type: GAUSSIAN}}\n"
+        )
+    [problem] = caught.value.problems
+    assert problem.startswith("tables[0].transformations[0].params.noise_type: ")
+    assert problem.endswith("(got 'GAUSSIAN')")
+
+
+def test_a_masked_key_referenced_by_a_column_of_another_type_is_refused(sqlite_url_factory: Callable[[], str]) -> None:
+    source = sqlite_source(sqlite_url_factory(), SHOP.replace("buyer INTEGER NOT NULL", "buyer TEXT NOT NULL"))
+    [problem] = problems(TDK_VIRTUAL_KEY, source)
+    assert problem.startswith("tables[0].transformations[0] on id: main.orders.buyer (string) references")
+    assert "Give both sides of the reference the same type" in problem

@@ -358,7 +358,9 @@ def test_computed_defaults_and_sequences_on_referenced_keys_are_refused(sqlite_u
     _fill(source)
     masking = "tables: [{{table_name_with_schema: accounts, mode: MASKING, transformations: [{}]}}]"
     computed = masking.format("{columns: [created], params: {type: default_value}}")
-    with pytest.raises(SchemaError, match=r"default_value on column 'created'.*computed by the database"):
+    with pytest.raises(
+        ConfigError, match=r"transformations\[0\] on created: default_value on column 'created'.*computed"
+    ):
         run_workflow(computed, source, target)
     sequence = masking.format("{columns: [id], params: {type: int_sequence_generator}}")
     with pytest.raises(ConfigError, match="maps each value on its own"):
@@ -374,5 +376,5 @@ tables:
           conditions: [{condition: "plan = 'x'", params: {type: redaction}}]
           default: {type: passthrough}
 """
-    with pytest.raises(SchemaError, match="the conditions name 'plan', which is not a column"):
+    with pytest.raises(ConfigError, match=r"transformations\[0\]: .*the conditions name 'plan', which is not a column"):
         run_workflow(unknown, source, target)

@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from governor.engine.config import TransformerParams, format_path
+from governor.engine.config import TransformerParams, error_message, format_path
 from governor.engine.transformers.base import ColumnContext, TransformContext, Transformer
 
 REGISTRY: dict[str, type[Transformer]] = {}
@@ -52,7 +52,7 @@ def validate_params(params: TransformerParams, column_count: int, path: str) -> 
     except ValidationError as exc:
         return [
             (f"{path}.{format_path(tuple(item['loc']))}: " if item["loc"] else f"{path}: ")
-            + ("unknown parameter" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, "))
+            + error_message(item, unknown="unknown parameter")
             for item in exc.errors()
         ]
     problem = cls.check_columns(typed, column_count)
