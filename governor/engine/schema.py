@@ -1,20 +1,19 @@
 """The source schema as the engine sees it: tables, keys and the references between them.
 
 SQLAlchemy reflection gives tables, columns and declared keys for every dialect; this module adds
-what the config knows and the database does not (virtual foreign keys), and the dependency order
-in which tables can be loaded with every foreign key valid.
+what the config knows and the database does not (virtual foreign keys). The order tables load in,
+cycles included, is ``governor.engine.cycles``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from graphlib import CycleError, TopologicalSorter
 
 import sqlalchemy as sa
 
 from governor.engine.config import Metadata
-from governor.engine.errors import ConfigError, SchemaError
+from governor.engine.errors import ConfigError
 
 
 @dataclass(frozen=True, order=True)
@@ -130,22 +129,3 @@ class Schema:
         columns = {c.name for c in table.primary_key.columns}
         columns.update(c for r in self.references if r.table == name for c in r.columns)
         return columns
-
-    def load_order(self, tables: Iterable[TableName]) -> list[TableName]:
-        """Parents before children; self-references are fine (the load checks keys at its end).
-
-        A cycle between different tables fails here, before anything is written, naming it.
-        """
-        wanted = set(tables)
-        graph: dict[TableName, set[TableName]] = {t: set() for t in wanted}
-        for ref in self.references:
-            if ref.table in wanted and ref.parent in wanted and not ref.self_reference:
-                graph[ref.table].add(ref.parent)
-        try:
-            # Sorting the input makes the order stable from run to run.
-            return list(TopologicalSorter(dict(sorted(graph.items(), key=lambda item: str(item[0])))).static_order())
-        except CycleError as exc:
-            cycle = " -> ".join(str(t) for t in reversed(exc.args[1]))
-            raise SchemaError(
-                f"the tables form a reference cycle: {cycle}; resolving cycles is not supported yet"
-            ) from None
