@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from governor.settings import Settings
 from governor.store.db import Store
-
-MAX_ID = 2**63 - 1
+from governor.store.models import MAX_ID
 
 
 def get_store(request: Request) -> Store:

@@ -15,6 +15,7 @@ import httpx
 import typer
 
 from governor.cli.common import console, fail, load_settings
+from governor.store.models import MAX_ID
 
 POLL_SECONDS = 0.5
 TERMINAL = ("COMPLETED", "FAILED", "STOPPED")
@@ -62,7 +63,7 @@ def follow_run(client: ApiClient, run: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(
-    workflow_id: Annotated[int, typer.Argument(help="The workflow to run", min=1, max=2**63 - 1)],
+    workflow_id: Annotated[int, typer.Argument(help="The workflow to run", min=1, max=MAX_ID)],
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the run until it ends; exit 0 only if COMPLETED")
     ] = False,

@@ -10,7 +10,7 @@ from governor.engine.errors import EngineError
 from governor.settings import Settings
 from governor.store.crypto import UndecryptableError, decrypt, display_url, encrypt, parse_url
 from governor.store.errors import Conflict, Invalid, NotFound
-from governor.store.models import Access, DataSource, User
+from governor.store.models import Access, DataSource, User, as_id
 
 KINDS = ("postgresql", "sqlite", "mysql", "mariadb")
 
@@ -61,8 +61,9 @@ def get_data_source(session: Session, source_id: int) -> DataSource:
 
 def find_data_source(session: Session, id_or_name: str) -> DataSource:
     """A data source by id or name, as the CLI accepts either."""
-    if id_or_name.isdigit():
-        return get_data_source(session, int(id_or_name))
+    source_id = as_id(id_or_name)
+    if source_id is not None:
+        return get_data_source(session, source_id)
     source = session.scalar(sa.select(DataSource).where(DataSource.name == id_or_name))
     if source is None:
         raise NotFound(f"data source {id_or_name!r} not found")

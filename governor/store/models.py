@@ -15,6 +15,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # int64 ids everywhere, as the External API promises; SQLite only autoincrements INTEGER keys.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+MAX_ID = 2**63 - 1
+
+
+def as_id(text: str) -> int | None:
+    """The id ``text`` spells, or None if it spells none an int64 column can hold.
+
+    For the CLI's "id or name" arguments: a longer number cannot be an id (the database would
+    overflow), and ``str.isdigit`` alone also takes digits such as "²" that ``int`` refuses.
+    """
+    if text.isascii() and text.isdigit() and int(text) <= MAX_ID:
+        return int(text)
+    return None
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):

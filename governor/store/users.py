@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from governor.store.errors import Conflict, Invalid, NotFound
-from governor.store.models import Role, User
+from governor.store.models import Role, User, as_id
 
 # Deliberately loose: the address is an identifier here, not a mailbox Governor writes to.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -35,8 +35,9 @@ def get_user(session: Session, user_id: int) -> User:
 
 def find_user(session: Session, id_or_email: str) -> User:
     """A user by id or email, as the CLI accepts either."""
-    if id_or_email.isdigit():
-        return get_user(session, int(id_or_email))
+    user_id = as_id(id_or_email)
+    if user_id is not None:
+        return get_user(session, user_id)
     user = session.scalar(sa.select(User).where(User.email == id_or_email.strip().lower()))
     if user is None:
         raise NotFound(f"user {id_or_email!r} not found")
