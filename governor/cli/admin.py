@@ -17,20 +17,17 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from governor.api.management.schemas import DataSourceOut, KeyCreated, KeyOut, UserOut, VersionOut, WorkflowOut
-from governor.cli.common import console, fail, load_settings
+from governor.cli.common import console, fail, load_settings, open_store_or_fail
 from governor.engine.config import parse_config
 from governor.engine.errors import ConfigError
 from governor.settings import Settings
-from governor.store.crypto import redact
 from governor.store.datasources import create_data_source, find_data_source, list_data_sources, test_connection
-from governor.store.db import open_store
 from governor.store.errors import StoreError
 from governor.store.keys import create_key, list_keys, revoke_key
-from governor.store.models import Access, Role, User, utcnow
+from governor.store.models import MAX_ID, Access, Role, User, utcnow
 from governor.store.users import create_user, find_user, list_users
 from governor.store.workflows import create_workflow, get_version, get_workflow, list_workflows, update_workflow
 
@@ -46,11 +43,7 @@ JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON, for 
 def _session() -> Iterator[tuple[Settings, Session]]:
     """The configured store's session; store and config problems end the command with one line."""
     settings = load_settings()
-    try:
-        store = open_store(settings)
-    except (SQLAlchemyError, OSError) as exc:
-        reason = redact(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
-        raise fail(f"cannot open the metadata store: {reason}") from None
+    store = open_store_or_fail(settings)
     try:
         with store.session() as session:
             yield settings, session
@@ -247,7 +240,7 @@ def workflows_create(
 
 @workflows_app.command("update")
 def workflows_update(
-    workflow_id: int = typer.Argument(..., min=1, help="The workflow's id."),
+    workflow_id: int = typer.Argument(..., min=1, max=MAX_ID, help="The workflow's id."),
     name: str | None = typer.Option(None, "--name"),
     source: str | None = typer.Option(None, "--source", help="New source (name or id)."),
     target: str | None = typer.Option(None, "--target", help="New target (name or id)."),
@@ -291,7 +284,7 @@ def workflows_list(as_json: bool = JSON_OPTION) -> None:
 
 @workflows_app.command("show")
 def workflows_show(
-    workflow_id: int = typer.Argument(..., min=1),
+    workflow_id: int = typer.Argument(..., min=1, max=MAX_ID),
     version: int | None = typer.Option(None, "--version", min=1, help="An older version (default: current)."),
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -7,8 +7,11 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from governor.settings import Settings
+from governor.store.crypto import redact
+from governor.store.db import Store, UnusableDatabaseUrl, open_store
 
 # Messages and progress go to stderr, so that stdout carries only results (JSON for scripts).
 console = Console(stderr=True)
@@ -27,3 +30,12 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"GOVERNOR_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         raise fail(f"bad configuration: {problems}") from None
+
+
+def open_store_or_fail(settings: Settings) -> Store:
+    """The configured store; a metadata database that cannot be used ends the command with one line."""
+    try:
+        return open_store(settings)
+    except (UnusableDatabaseUrl, SQLAlchemyError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise fail(f"cannot open the metadata store: {redact(reason)}") from None

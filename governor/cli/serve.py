@@ -21,18 +21,16 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from sqlalchemy.exc import SQLAlchemyError
 
 from governor.api.app import create_app
-from governor.cli.common import fail, load_settings
+from governor.cli.common import fail, load_settings, open_store_or_fail
 from governor.runs import service
 from governor.runs.distributed import DistributedExecutor, DistributedUnavailable, check_settings
 from governor.runs.executor import Executor
 from governor.runs.local import LocalExecutor
 from governor.runs.logformat import configure_logging
 from governor.settings import Settings
-from governor.store.crypto import redact
-from governor.store.db import Store, open_store
+from governor.store.db import Store
 
 logger = logging.getLogger("governor.serve")
 
@@ -66,14 +64,6 @@ def _listen(host: str, port: int) -> socket.socket:
         return listener
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-
-
-def open_store_or_fail(settings: Settings) -> Store:
-    try:
-        return open_store(settings)
-    except (SQLAlchemyError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise fail(f"cannot open the metadata store: {redact(reason)}") from None
 
 
 def _executor(settings: Settings, store: Store) -> Executor:

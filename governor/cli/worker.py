@@ -10,8 +10,7 @@ from typing import Annotated
 
 import typer
 
-from governor.cli.common import fail, load_settings
-from governor.cli.serve import open_store_or_fail
+from governor.cli.common import fail, load_settings, open_store_or_fail
 from governor.runs.distributed import DEFAULT_GROUP, DistributedUnavailable, check_settings, run_worker
 from governor.runs.logformat import configure_logging
 from governor.settings import Settings

@@ -16,11 +16,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from governor.settings import Settings
-from governor.store.crypto import ensure_secret_key
+from governor.store.crypto import ensure_secret_key, parse_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -28,11 +27,22 @@ _SQLITE_BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK_ID = 0x60BE_4A0B
 
 
+class UnusableDatabaseUrl(Exception):
+    """The metadata URL names no database Governor can keep its metadata in; says why, in one line."""
+
+
 def _engine_url(url: str) -> sa.URL:
-    parsed = make_url(url)
+    try:
+        parsed = parse_url(url)
+    except ValueError as exc:
+        raise UnusableDatabaseUrl(f"GOVERNOR_DATABASE_URL: {exc}") from None
     if parsed.drivername in ("postgresql", "postgres"):
         # The psycopg 3 driver is the one installed; plain postgresql:// would mean psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UnusableDatabaseUrl(
+            f"GOVERNOR_DATABASE_URL: the metadata can be kept in sqlite or postgresql, not {parsed.drivername!r}"
+        )
     return parsed
 
 
@@ -58,7 +68,12 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = _engine_url(url)
-        self.engine = sa.create_engine(self.url, pool_pre_ping=self.url.get_backend_name() != "sqlite")
+        try:
+            self.engine = sa.create_engine(self.url, pool_pre_ping=self.url.get_backend_name() != "sqlite")
+        except ImportError as exc:
+            raise UnusableDatabaseUrl(
+                f"GOVERNOR_DATABASE_URL: no driver installed for {self.url.drivername!r} ({exc})"
+            ) from None
         if self.engine.dialect.name == "sqlite":
             _configure_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from governor.cli.main import app
 from governor.settings import Settings
 from governor.store.db import Store
 from governor.store.keys import verify_key
+from tests.servers import free_port
 
 KEEP_CONFIG = "tables:\n  - table_name_with_schema: customers\n    mode: KEEP\n"
 
@@ -129,3 +133,48 @@ def test_datasources_and_workflows(governor, tmp_path: Path) -> None:  # type: i
     assert code == 1 and "workflow 99 not found" in err
     code, _, err = governor("workflows", "validate", str(tmp_path / "missing.yaml"))
     assert code == 1 and "cannot read config" in err
+
+
+def test_ids_beyond_int64_are_one_line_errors(governor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    beyond = str(2**63)
+    config = tmp_path / "workflow.yaml"
+    config.write_text(KEEP_CONFIG)
+    assert governor("users", "create", "root@example.org", "--admin")[0] == 0
+    for command in (("workflows", "show", beyond), ("workflows", "update", beyond, "--name", "x")):
+        code, _, err = governor(*command)
+        assert code == 2 and "9223372036854775807" in err
+    for command, message in (
+        (("datasources", "test", beyond), f"data source '{beyond}' not found"),
+        (("datasources", "test", "²"), "data source '²' not found"),
+        (("keys", "create", "--user", beyond), f"user '{beyond}' not found"),
+        (("workflows", "create", "w", "--source", beyond, "--target", "1", "-c", str(config)), "not found"),
+    ):
+        code, _, err = governor(*command)
+        assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://u:hunter2@127.0.0.1:notaport/db", "GOVERNOR_DATABASE_URL: not a database URL"),
+        ("postgresql://u:hunter2@[::1/db", "GOVERNOR_DATABASE_URL: not a database URL"),
+        ("mysql://u:hunter2@127.0.0.1/db", "kept in sqlite or postgresql, not 'mysql'"),
+        ("postgresql+psycopg2://u:hunter2@127.0.0.1/db", "no driver installed for 'postgresql+psycopg2'"),
+    ],
+)
+def test_an_unusable_metadata_url_is_one_line_from_admin_commands_and_serve(  # type: ignore[no-untyped-def]
+    governor, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, message: str
+) -> None:
+    monkeypatch.setenv("GOVERNOR_DATABASE_URL", url)
+    code, _, err = governor("users", "list")
+    assert code == 1 and message in err and "hunter2" not in err and len(err.strip().splitlines()) == 1
+    # serve in a process of its own: it configures the logging of the whole process.
+    serve = subprocess.run(
+        [sys.executable, "-m", "governor", "serve", "--port", str(free_port())],
+        env={**os.environ, "GOVERNOR_HOME": str(tmp_path / "serve-home")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert serve.returncode == 1 and message in serve.stderr and "hunter2" not in serve.stderr
+    assert "Traceback" not in serve.stderr and len(serve.stderr.strip().splitlines()) == 1
