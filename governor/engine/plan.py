@@ -195,6 +195,13 @@ def _bind(
             except SchemaError as exc:  # the transformer refuses its columns: one problem among all the others
                 problems.append(f"{origin}: {exc}")
                 continue
+            if item.mode is Mode.MASKING and transformer.collides:
+                problems += [
+                    f"{origin}: {transformer.name} can map distinct values of the unique column {c.name!r} to one; "
+                    f"mask unique and key columns with unique_hashing"
+                    for c in transformer.context.columns
+                    if c.unique
+                ]
             transform = ColumnTransform(group, transformer, origin)
             plan.transforms.append(transform)
             for column in group:

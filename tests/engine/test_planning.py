@@ -187,3 +187,22 @@ def test_a_masked_key_referenced_by_a_column_of_another_type_is_refused(sqlite_u
     [problem] = problems(TDK_VIRTUAL_KEY, source)
     assert problem.startswith("tables[0].transformations[0] on id: main.orders.buyer (string) references")
     assert "Give both sides of the reference the same type" in problem
+
+
+def test_a_transformer_that_can_collide_is_refused_on_a_unique_column(sqlite_url_factory: Callable[[], str]) -> None:
+    source = sqlite_source(
+        sqlite_url_factory(),
+        "CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT); INSERT INTO codes VALUES ('A1', 'x'), ('A2', 'y');",
+    )
+    config = """
+tables:
+  - table_name_with_schema: codes
+    mode: MASKING
+    transformations:
+      - {columns: [code], params: {type: format_preserving_hashing}}
+      - {columns: [label], params: {type: redaction}}
+"""
+    assert problems(config, source) == [
+        "tables[0].transformations[0] on code: format_preserving_hashing can map distinct values of the unique "
+        "column 'code' to one; mask unique and key columns with unique_hashing"
+    ]

@@ -54,12 +54,16 @@ class Transformer(ABC):
     such transformers can mask a key, since every column referencing it must map the same way.
     ``reads`` names other columns of the table whose source values ``apply`` receives after its
     own columns (a condition's columns, say); they are read, never written.
+
+    ``collides`` says that distinct values can map to one (short codes hashed character by
+    character, values drawn from a pattern): such a transformer would break a unique column.
     """
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
     row_coherent: ClassVar[bool] = False
     maps_values: ClassVar[bool] = True
+    collides: ClassVar[bool] = False
     reads: tuple[str, ...] = ()
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:

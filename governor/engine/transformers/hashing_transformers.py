@@ -92,6 +92,7 @@ class FormatPreservingHashing(Transformer):
     """
 
     name = "format_preserving_hashing"
+    collides = True  # "A1" has only 9 x 25 other values to go to
     Params = FormatPreservingParams
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:

@@ -38,6 +38,7 @@ class Redaction(Transformer):
     """
 
     name = "redaction"
+    collides = True
     Params = RedactionParams
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:
@@ -87,6 +88,7 @@ class FormattedStringGenerator(Transformer):
     """Strings matching the regex ``pattern``, drawn per input value; cast to non-text columns."""
 
     name = "formatted_string_generator"
+    collides = True
     Params = FormattedStringParams
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:
