@@ -202,6 +202,13 @@ def _bind(
                     for c in transformer.context.columns
                     if c.unique
                 ]
+            if transformer.free_text:
+                problems += [
+                    f"{origin}: {transformer.name} writes text that column {c!r} ({plan.table.columns[c].type}) "
+                    f"refuses; use a transformer that makes values of its type (uuid_generator for a uuid)"
+                    for c in group
+                    if isinstance(plan.table.columns[c].type, sa.Uuid | sa.JSON)
+                ]
             transform = ColumnTransform(group, transformer, origin)
             plan.transforms.append(transform)
             for column in group:

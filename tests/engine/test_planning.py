@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Callable
 
 import pytest
+import sqlalchemy as sa
 
 from governor.engine.config import parse_config
 from governor.engine.errors import ConfigError
@@ -206,3 +207,23 @@ tables:
         "tables[0].transformations[0] on code: format_preserving_hashing can map distinct values of the unique "
         "column 'code' to one; mask unique and key columns with unique_hashing"
     ]
+
+
+def test_text_hashing_is_refused_on_uuid_and_json_columns(pg_url_factory: Callable[[], str]) -> None:
+    source = pg_url_factory()
+    engine = sa.create_engine(source)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE events (id uuid PRIMARY KEY, body jsonb, note text)")
+    engine.dispose()
+    config = """
+tables:
+  - table_name_with_schema: events
+    mode: MASKING
+    transformations:
+      - {columns: [id, body, note], params: {type: unique_hashing}}
+"""
+    assert [problem.split(": ", 1)[0] for problem in problems(config, source)] == [
+        "tables[0].transformations[0] on id",
+        "tables[0].transformations[0] on body",
+    ]
+    assert "uuid_generator" in problems(config, source)[0]

@@ -57,6 +57,8 @@ class Transformer(ABC):
 
     ``collides`` says that distinct values can map to one (short codes hashed character by
     character, values drawn from a pattern): such a transformer would break a unique column.
+    ``free_text`` says that it writes text of its own shape into text columns, which a database
+    storing a uuid or JSON in them (as text, in Arrow) refuses.
     """
 
     name: ClassVar[str]
@@ -64,6 +66,7 @@ class Transformer(ABC):
     row_coherent: ClassVar[bool] = False
     maps_values: ClassVar[bool] = True
     collides: ClassVar[bool] = False
+    free_text: ClassVar[bool] = False
     reads: tuple[str, ...] = ()
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:

@@ -93,6 +93,7 @@ class FormatPreservingHashing(Transformer):
 
     name = "format_preserving_hashing"
     collides = True  # "A1" has only 9 x 25 other values to go to
+    free_text = True
     Params = FormatPreservingParams
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:
@@ -231,6 +232,7 @@ class UniqueHashing(Transformer):
     """
 
     name = "unique_hashing"
+    free_text = True
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:
         super().__init__(params, context)

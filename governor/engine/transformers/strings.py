@@ -39,6 +39,7 @@ class Redaction(Transformer):
 
     name = "redaction"
     collides = True
+    free_text = True
     Params = RedactionParams
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:
