@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +17,20 @@ import sqlalchemy as sa
 from tests.servers import free_port
 
 
+def demo_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "governor", "demo", "--no-serve", "--port", str(port)]
+
+
+def demo_environment(home: Path) -> dict[str, str]:
+    return {**os.environ, "GOVERNOR_HOME": str(home), "COLUMNS": "200"}
+
+
 def demo(home: Path, port: int) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "GOVERNOR_HOME": str(home), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "governor", "demo", "--no-serve", "--port", str(port)],
+        demo_command(port),
         capture_output=True,
         text=True,
-        env=environment,
+        env=demo_environment(home),
         timeout=180,
         check=False,
     )
@@ -38,6 +48,8 @@ def test_demo_runs_the_workflow_through_the_api_and_reuses_its_setup(tmp_path: P
     run = run_json(first.stdout)
     assert run["workflow_run_status"] == "COMPLETED" and run["error_message"] is None
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", str(run["end_date"]))
+    # The home holds the metadata and the secret key: only its owner may enter it.
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
 
     # The seed's curl commands, filled in with a key that works.
     key = re.search(r"X-Access-Key: ([0-9a-f]+:[A-Za-z0-9_-]+)'", first.stderr)
@@ -61,3 +73,23 @@ def test_demo_runs_the_workflow_through_the_api_and_reuses_its_setup(tmp_path: P
     assert second.returncode == 0, second.stderr
     assert run_json(second.stdout)["workflow_run_id"] == int(str(run["workflow_run_id"])) + 1
     assert key.group(1) in second.stderr  # the same key, kept in the home
+
+
+def test_ctrl_c_before_the_run_is_queued_stops_the_server_with_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        demo_command(port), env=demo_environment(tmp_path / "home"), stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    try:
+        # The server was just started and is not answering yet: the demo waits for it.
+        while not (line := process.stderr.readline()).startswith("server log:"):
+            assert line, "the demo ended before it started its server"
+        process.send_signal(signal.SIGINT)
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 1
+    finally:
+        process.kill()
+    assert "Traceback" not in stderr and "interrupted before the demo's run was queued" in stderr
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the demo's server is still serving"

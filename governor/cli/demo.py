@@ -22,12 +22,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from governor.cli.common import console, fail, load_settings
-from governor.cli.run import TERMINAL, ApiClient, follow_run
+from governor.cli.common import console, fail, load_settings, open_store_or_fail
+from governor.cli.run import ApiClient, follow_run
 from governor.demo import DEMO_MASKING_CONFIG, build_demo_database
 from governor.settings import Settings
 from governor.store import datasources, keys, users, workflows
-from governor.store.db import open_store
 from governor.store.errors import NotFound
 from governor.store.models import Access, Role
 
@@ -50,17 +49,22 @@ def _key_file(settings: Settings) -> Path:
 
 
 def prepare_demo(settings: Settings) -> DemoSetup:
-    """Create (or find) the demo databases, admin, key, data sources and workflow."""
-    folder = settings.home / "demo"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    source_url = f"sqlite:///{folder / 'source.sqlite'}"
-    target_url = f"sqlite:///{folder / 'target.sqlite'}"
-    with console.status("building the demo source database"):
-        counts = build_demo_database(source_url)
-    console.print(f"demo source: {sum(counts.values()):,} rows in {len(counts)} tables ({folder / 'source.sqlite'})")
+    """Create (or find) the demo databases, admin, key, data sources and workflow.
 
-    store = open_store(settings)
+    The store is opened first: it creates the home as every command does (0700, for it holds the
+    metadata and the secret key), rather than as a parent of the demo's folder.
+    """
+    store = open_store_or_fail(settings)
     try:
+        folder = settings.home / "demo"
+        folder.mkdir(exist_ok=True, mode=0o700)
+        source_url = f"sqlite:///{folder / 'source.sqlite'}"
+        target_url = f"sqlite:///{folder / 'target.sqlite'}"
+        with console.status("building the demo source database"):
+            counts = build_demo_database(source_url)
+        console.print(
+            f"demo source: {sum(counts.values()):,} rows in {len(counts)} tables ({folder / 'source.sqlite'})"
+        )
         with store.session() as session:
             try:
                 admin = users.find_user(session, ADMIN_EMAIL)
@@ -107,25 +111,31 @@ def _healthy(base_url: str, key: str) -> bool:
     return response.status_code == 200
 
 
-def _start_server(settings: Settings, base_url: str, key: str) -> subprocess.Popen[bytes]:
+def _server_log(settings: Settings) -> Path:
+    return settings.home / "demo" / "server.log"
+
+
+def _start_server(settings: Settings) -> subprocess.Popen[bytes]:
     environment = {**os.environ, "GOVERNOR_HOME": str(settings.home), "GOVERNOR_PORT": str(settings.port)}
     environment["GOVERNOR_HOST"] = settings.host
-    log_path = settings.home / "demo" / "server.log"
-    with log_path.open("ab") as log:
+    with _server_log(settings).open("ab") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "governor", "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT
         )
-    console.print(f"server log: {log_path}")
+    console.print(f"server log: {_server_log(settings)}")
+    return server
+
+
+def _wait_until_serving(server: subprocess.Popen[bytes], settings: Settings, base_url: str, key: str) -> None:
+    log_path = _server_log(settings)
     deadline = time.monotonic() + SERVER_START_SECONDS
     with console.status(f"starting governor serve on {base_url}"):
         while not _healthy(base_url, key):
             if server.poll() is not None:
                 raise fail(f"governor serve exited with code {server.returncode}; see {log_path}")
             if time.monotonic() > deadline:
-                server.terminate()
                 raise fail(f"governor serve did not answer on {base_url} within {SERVER_START_SECONDS:.0f} s")
             time.sleep(0.2)
-    return server
 
 
 def _sample(url: str, table_name: str, ids: list[int] | None = None) -> list[dict[str, Any]]:
@@ -179,8 +189,12 @@ def demo(
     settings = load_settings(home=home, port=port)
     setup = prepare_demo(settings)
     base_url = f"http://{settings.host}:{settings.port}"
-    server = None if _healthy(base_url, setup.key) else _start_server(settings, base_url, setup.key)
+    server = None if _healthy(base_url, setup.key) else _start_server(settings)
+    # Ctrl-C may come before the run is queued: then there is no run to report.
+    run: dict[str, Any] | None = None
     try:
+        if server is not None:
+            _wait_until_serving(server, settings, base_url, setup.key)
         client = ApiClient(base_url, setup.key)
         run = client.call("POST", f"/workflow/{setup.workflow_id}/run")
         console.print(f"run {run['workflow_run_id']} of workflow {setup.workflow_id} queued through the External API")
@@ -198,7 +212,9 @@ def demo(
         if server is not None and server.poll() is None:
             server.terminate()
             server.wait(timeout=30)
-    if run["workflow_run_status"] not in TERMINAL or run["workflow_run_status"] != "COMPLETED":
+    if run is None:
+        raise fail("interrupted before the demo's run was queued")
+    if run["workflow_run_status"] != "COMPLETED":
         raise typer.Exit(1)
 
 
