@@ -13,6 +13,10 @@ Procrastinate's queue in the PostgreSQL metadata database (``GOVERNOR_EXECUTOR=p
 - Dead workers: workers heartbeat; a reaper, in the server and in every worker, takes the jobs of
   workers silent for ``GOVERNOR_WORKER_TIMEOUT`` and ends their runs FAILED, or QUEUED again while
   the workflow's ``worker_lost_retries`` allow.
+- Attempts: each attempt at a run is a job of its own (the reaper defers a new one to start a run
+  again), and the run remembers its current job. Every write a worker makes to a run is fenced by
+  its job, so a worker declared lost that comes back (a paused VM, a healed partition) can neither
+  end nor heartbeat the run, and its engine stops at the next batch.
 
 On a worker, each run's engine executes in a process of its own (``governor.runs.worker``), forked
 from a fork server that preloaded the engine, and holding a lifeline pipe so that it dies with
@@ -157,25 +161,28 @@ def make_app(connector: procrastinate.PsycopgConnector | procrastinate.SyncPsyco
 # --- server side -------------------------------------------------------------------------------
 
 
-def enqueue_run(app: procrastinate.App, session: Session, run_id: int) -> int:
-    """Defer the run's job in the session's transaction and remember it on the run."""
+def enqueue_run(session: Session, run_id: int, attempt: int = 0) -> int:
+    """Defer a job for the run in the session's transaction and make it the run's current one.
+
+    ``attempt`` counts the starts after lost workers, for ``worker_lost_retries``.
+    """
     run = service.get_run(session, run_id)
     workflow = session.get_one(Workflow, run.workflow_id)
     target = session.get_one(DataSource, run.target_id)
     queue = queue_of(run_group(workflow.source, target))
-    deferrer = app.configure_task(
+    deferrer = _QUEUE.configure_task(
         TASK_NAME, queue=queue, lock=target_lock(target.id), connection=_driver_connection(session)
     )
-    job_id = deferrer.defer(run_id=run_id)
+    job_id = deferrer.defer(run_id=run_id, attempt=attempt)
     session.execute(sa.update(WorkflowRun).where(WorkflowRun.id == run_id).values(job_id=job_id))
     return job_id
 
 
-def abort_run(app: procrastinate.App, session: Session, run_id: int) -> None:
+def abort_run(session: Session, run_id: int) -> None:
     """Cancel the run's job if it still waits, or ask its worker to abort it."""
     job_id = session.scalar(sa.select(WorkflowRun.job_id).where(WorkflowRun.id == run_id))
     if job_id is not None:
-        app.job_manager.cancel_job_by_id(job_id, abort=True, connection=_driver_connection(session))
+        _QUEUE.job_manager.cancel_job_by_id(job_id, abort=True, connection=_driver_connection(session))
 
 
 def _lost_message(worker_id: str | None, timing: Timing) -> str:
@@ -196,30 +203,35 @@ def _retries(session: Session, run: WorkflowRun) -> int:
 
 
 def _reap_job(session: Session, job: Job, timing: Timing) -> None:
-    """End, or queue again, the run of a job whose worker was lost; settle the job alike."""
-    connection = _driver_connection(session)
-    run = session.get(WorkflowRun, job.task_kwargs.get("run_id"), populate_existing=True)
-    lost = _lost_message(run.worker_id if run else None, timing)
-    if run is not None and run.status in service.STARTED:
-        retries = _retries(session, run)
-        again = f"{lost}; starting it again (retry {job.attempts + 1} of {retries})"
-        if job.attempts < retries and service.requeue_run(session, run.id, again):
-            _SQL.execute_query_one_with_connection(
-                connection,
-                query=procrastinate_sql.queries["retry_job"],
-                job_id=job.id,
-                retry_at=service.utcnow(),
-                new_priority=None,
-                new_queue_name=None,
-                new_lock=None,
-            )
-            logger.warning("run %s: %s", run.id, again)
-            return
-        if service.fail_started_runs(session, lost, [run.id]):
-            logger.error("run %s: %s", run.id, lost)
+    """Settle the job of a lost worker, and end its run, or queue the run again with a new job.
+
+    A run the lost worker had not started yet is queued again as it was; a started one only while
+    the workflow's ``worker_lost_retries`` allow, from the beginning.
+    """
     _SQL.execute_query_one_with_connection(
-        connection, query=procrastinate_sql.queries["finish_job"], job_id=job.id, status="failed", delete_job=False
+        _driver_connection(session),
+        query=procrastinate_sql.queries["finish_job"],
+        job_id=job.id,
+        status="failed",
+        delete_job=False,
     )
+    run = session.get(WorkflowRun, job.task_kwargs.get("run_id"), populate_existing=True)
+    if run is None or run.job_id != job.id:
+        return  # the job of an attempt the run has left behind
+    attempt = int(job.task_kwargs.get("attempt", 0))
+    lost = _lost_message(run.worker_id, timing)
+    if run.status == RunStatus.QUEUED:
+        enqueue_run(session, run.id, attempt)
+        service.add_log(session, run.id, f"{lost} before it started the run; queued again", level="WARNING")
+        logger.warning("run %s: %s before it started the run; queued again", run.id, lost)
+        return
+    retries = _retries(session, run)
+    again = f"{lost}; starting it again (retry {attempt + 1} of {retries})"
+    if attempt < retries and service.requeue_run(session, run.id, again):
+        enqueue_run(session, run.id, attempt + 1)
+        logger.warning("run %s: %s", run.id, again)
+    elif service.fail_started_runs(session, lost, [run.id]):
+        logger.error("run %s: %s", run.id, lost)
 
 
 def _fail_runs_without_job(session: Session) -> None:
@@ -264,7 +276,6 @@ class DistributedExecutor(Executor):
     def __init__(self, settings: Settings, store: Store) -> None:
         check_settings(settings)
         self._store = store
-        self._app = make_app(procrastinate.SyncPsycopgConnector(conninfo=_conninfo(settings)))
         self._timing = Timing(settings.worker_timeout)
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
@@ -280,16 +291,16 @@ class DistributedExecutor(Executor):
             ).all()
             for run_id in orphans:
                 try:
-                    enqueue_run(self._app, session, run_id)
+                    enqueue_run(session, run_id)
                 except Conflict as exc:
-                    service.fail_started_runs(session, str(exc), [run_id])
+                    service.fail_queued_run(session, run_id, str(exc))
         if orphans:
             logger.info("runs %s were queued without a job: now queued for the workers", list(orphans))
         self._thread = threading.Thread(target=self._reap_loop, name="governor-reaper", daemon=True)
         self._thread.start()
 
     def enqueue(self, session: Session, run_id: int) -> None:
-        enqueue_run(self._app, session, run_id)
+        enqueue_run(session, run_id)
 
     def submit(self, run_id: int) -> None:
         """Nothing to do: workers hear of the committed job from PostgreSQL (LISTEN/NOTIFY)."""
@@ -297,7 +308,7 @@ class DistributedExecutor(Executor):
     def stop(self, run_id: int) -> None:
         try:
             with self._store.session() as session:
-                abort_run(self._app, session, run_id)
+                abort_run(session, run_id)
         except Exception:
             # The stop is persisted on the run: the engine reads it between batches anyway.
             logger.exception("run %s: could not abort its job; the worker stops it by the run's state", run_id)
@@ -383,32 +394,41 @@ class _Runtime:
 
     def execute(self, context: JobContext, run_id: int) -> None:
         """Take the run from QUEUED to a terminal state in an engine process (a worker thread)."""
+        job_id = context.job.id
+        assert job_id is not None
         with self.store.session() as session:
-            if not service.start_run(session, run_id, self.worker_id):
+            if not service.start_run(session, run_id, self.worker_id, job_id):
                 status = service.get_run(session, run_id).status.value
-                logger.info("run %s: %s, not queued any more; nothing to do", run_id, status)
+                logger.info("run %s: %s, not queued for this job any more; nothing to do", run_id, status)
                 return
         lifeline, keep = self._processes.Pipe(duplex=False)
         process = self._processes.Process(
             target=_execute_engine,
-            args=(run_id, self.settings, lifeline, self.worker_id),
+            args=(run_id, self.settings, lifeline, self.worker_id, job_id),
             name=f"governor-run-{run_id}",
         )
         try:
             process.start()
         except Exception as exc:
             keep.close()
-            self._fail(run_id, f"could not start an engine process: {exc}")
+            self._fail(run_id, job_id, f"could not start an engine process: {exc}")
             return
         finally:
             lifeline.close()
         logger.info("run %s: started in engine process %s", run_id, process.pid)
-        shutdown = self._watch(context, run_id, process)
-        keep.close()
+        try:
+            shutdown = self._watch(context, run_id, process)
+        finally:
+            # Whatever failed here, the job ends with this task: its engine must not outlive it.
+            if process.exitcode is None:
+                process.terminate()
+                process.join()
+            keep.close()
         if shutdown:
-            self._fail(run_id, f"the Governor worker {self.worker_id} stopped during the run; start the run again")
+            message = f"the Governor worker {self.worker_id} stopped during the run; start the run again"
         else:  # the engine ends its run itself; if it could not, the run ends here
-            self._fail(run_id, f"the engine process of this run {_exit_reason(process.exitcode)}")
+            message = f"the engine process of this run {_exit_reason(process.exitcode)}"
+        self._fail(run_id, job_id, message)
 
     def _watch(self, context: JobContext, run_id: int, process: multiprocessing.process.BaseProcess) -> bool:
         """Wait for the engine; pass on an abort as a stop. True if the worker shut down meanwhile."""
@@ -419,8 +439,6 @@ class _Runtime:
                 return False
             reason = context.abort_reason()
             if reason == AbortReason.SHUTDOWN:
-                process.terminate()
-                process.join()
                 return True
             if reason == AbortReason.USER_REQUEST and not stop_asked:
                 stop_asked = True
@@ -434,9 +452,9 @@ class _Runtime:
         except Conflict:
             pass  # it has just ended
 
-    def _fail(self, run_id: int, message: str) -> None:
+    def _fail(self, run_id: int, job_id: int, message: str) -> None:
         with self.store.session() as session:
-            if service.fail_started_runs(session, message, [run_id]):
+            if service.fail_started_runs(session, message, [run_id], job_id):
                 logger.error("run %s: %s", run_id, message)
 
 
@@ -446,17 +464,25 @@ def _exit_reason(exitcode: int | None) -> str:
     return f"ended without finishing the run (exit code {exitcode})"
 
 
-def _execute_engine(run_id: int, settings: Settings, lifeline: Connection, worker_id: str) -> None:
+def _execute_engine(run_id: int, settings: Settings, lifeline: Connection, worker_id: str, job_id: int) -> None:
     """Import the engine's runner lazily: only the engine process needs it."""
     from governor.runs.worker import execute
 
-    execute(run_id, settings, lifeline, worker_id)
+    execute(run_id, settings, lifeline, worker_id, job_id)
 
 
-def _run_job(context: JobContext, run_id: int) -> None:
-    """The Procrastinate task: a sync task, so Procrastinate runs it in a thread of the worker."""
+def _run_job(context: JobContext, run_id: int, attempt: int = 0) -> None:
+    """The Procrastinate task: a sync task, so Procrastinate runs it in a thread of the worker.
+
+    ``attempt`` is the reaper's to read (``worker_lost_retries``); the run is the same whatever it is.
+    """
     runtime: _Runtime = context.additional_context["governor"]
     runtime.execute(context, run_id)
+
+
+# The server and the reapers pass their own connection (their transaction) to every call, so this
+# app never opens a pool of its own.
+_QUEUE = make_app(_SQL)
 
 
 async def _serve(runtime: _Runtime) -> None:

@@ -53,14 +53,22 @@ def create_run(session: Session, workflow_id: int, user_id: int) -> WorkflowRun:
     return run
 
 
-def _transition(session: Session, run_id: int, current: Iterable[RunStatus], **values: Any) -> bool:
-    """Apply ``values`` if the run is still in one of the ``current`` states; True if it was."""
+def _transition(
+    session: Session, run_id: int, current: Iterable[RunStatus], of_job: int | None = None, **values: Any
+) -> bool:
+    """Apply ``values`` if the run is still in one of the ``current`` states; True if it was.
+
+    ``of_job`` fences a distributed run's attempt: a write from a worker that was declared lost
+    (its job replaced by a new one) matches nothing, whatever it believes.
+    """
     statement = (
         sa.update(WorkflowRun)
         .where(WorkflowRun.id == run_id, WorkflowRun.status.in_(list(current)))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+    if of_job is not None:
+        statement = statement.where(WorkflowRun.job_id == of_job)
     return session.execute(statement).rowcount == 1
 
 
@@ -153,11 +161,12 @@ def claim_runs(session: Session, slots: int) -> list[int]:
     return claimed
 
 
-def start_run(session: Session, run_id: int, worker_id: str | None = None) -> bool:
-    """QUEUED -> RUNNING; False if the run is no longer queued (stopped meanwhile, or taken)."""
+def start_run(session: Session, run_id: int, worker_id: str | None = None, job_id: int | None = None) -> bool:
+    """QUEUED -> RUNNING; False if the run is no longer queued (stopped meanwhile, or taken), or
+    no longer the attempt of job ``job_id``."""
     now = utcnow()
     values = {"status": RunStatus.RUNNING, "start_date": now, "heartbeat_at": now, "worker_id": worker_id}
-    if not _transition(session, run_id, [RunStatus.QUEUED], **values):
+    if not _transition(session, run_id, [RunStatus.QUEUED], job_id, **values):
         return False
     add_log(session, run_id, f"started on worker {worker_id}" if worker_id else "started")
     return True
@@ -172,17 +181,18 @@ class Progress:
     rows_done: int
 
 
-def heartbeat(session: Session, run_id: int, worker_id: str, progress: Progress) -> None:
-    """Record that the worker is alive, and its progress."""
-    _transition(session, run_id, STARTED, heartbeat_at=utcnow(), worker_id=worker_id, **asdict(progress))
+def heartbeat(session: Session, run_id: int, worker_id: str, progress: Progress, job_id: int | None = None) -> bool:
+    """Record that the worker is alive, and its progress; False if the run is not its any more."""
+    return _transition(session, run_id, STARTED, job_id, heartbeat_at=utcnow(), worker_id=worker_id, **asdict(progress))
 
 
-def stop_requested(session: Session, run_id: int) -> bool:
-    """Whether the run should stop: asked to, or no longer one this worker may run."""
-    status, requested = session.execute(
-        sa.select(WorkflowRun.status, WorkflowRun.stop_requested).where(WorkflowRun.id == run_id)
+def stop_requested(session: Session, run_id: int, job_id: int | None = None) -> bool:
+    """Whether the run should stop: asked to, or no longer one this worker may run (ended, or
+    taken over by another attempt than job ``job_id``)."""
+    status, requested, current_job = session.execute(
+        sa.select(WorkflowRun.status, WorkflowRun.stop_requested, WorkflowRun.job_id).where(WorkflowRun.id == run_id)
     ).one()
-    return requested or status not in STARTED
+    return requested or status not in STARTED or (job_id is not None and current_job != job_id)
 
 
 def finish_run(
@@ -192,8 +202,10 @@ def finish_run(
     error_message: str | None = None,
     report: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    job_id: int | None = None,
 ) -> bool:
-    """Move a started run to a terminal state; False if it had already ended (e.g. reconciled).
+    """Move a started run to a terminal state; False if it had already ended (e.g. reconciled) or
+    is no longer the attempt of job ``job_id``.
 
     A run asked to stop ends STOPPED even if the engine got to the end, as the state machine says
     (STOPPING only leads to STOPPED), unless it failed: a failure is still reported as one.
@@ -204,24 +216,42 @@ def finish_run(
     if progress is not None:
         values.update(asdict(progress))
     if status == RunStatus.COMPLETED:
-        if _transition(session, run_id, [RunStatus.RUNNING], status=status, **values):
+        if _transition(session, run_id, [RunStatus.RUNNING], job_id, status=status, **values):
             return True
         status = RunStatus.STOPPED
-    return _transition(session, run_id, STARTED, status=status, **values)
+    return _transition(session, run_id, STARTED, job_id, status=status, **values)
 
 
-def fail_started_runs(session: Session, message: str, run_ids: Sequence[int] | None = None) -> list[int]:
-    """End RUNNING/STOPPING runs (all, or those given) as FAILED with ``message``.
+def fail_started_runs(
+    session: Session, message: str, run_ids: Sequence[int] | None = None, job_id: int | None = None
+) -> list[int]:
+    """End RUNNING/STOPPING runs (all, or those given, of job ``job_id`` if given) as FAILED.
 
     At start-up this reconciles what a dead server left behind: no worker of this server can
     still be running them.
     """
-    query = sa.select(WorkflowRun.id).where(WorkflowRun.status.in_(STARTED))
+    return _fail(session, message, STARTED, run_ids, job_id)
+
+
+def fail_queued_run(session: Session, run_id: int, message: str) -> bool:
+    """QUEUED -> FAILED, for a run that no worker can ever take (say, its data sources' groups)."""
+    return bool(_fail(session, message, [RunStatus.QUEUED], [run_id]))
+
+
+def _fail(
+    session: Session,
+    message: str,
+    current: Sequence[RunStatus],
+    run_ids: Sequence[int] | None = None,
+    job_id: int | None = None,
+) -> list[int]:
+    query = sa.select(WorkflowRun.id).where(WorkflowRun.status.in_(current))
     if run_ids is not None:
         query = query.where(WorkflowRun.id.in_(list(run_ids)))
     failed = []
     for run_id in session.scalars(query).all():
-        if _transition(session, run_id, STARTED, status=RunStatus.FAILED, error_message=message, end_date=utcnow()):
+        values = {"status": RunStatus.FAILED, "error_message": message, "end_date": utcnow()}
+        if _transition(session, run_id, current, job_id, **values):
             add_log(session, run_id, message, level="ERROR")
             failed.append(run_id)
     return failed

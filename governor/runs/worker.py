@@ -37,10 +37,11 @@ HEARTBEAT_SECONDS = 1.0
 class _Job:
     """The state of one run inside its worker process, shared by the engine and the heartbeat."""
 
-    def __init__(self, store: Store, run_id: int, worker_id: str | None = None) -> None:
+    def __init__(self, store: Store, run_id: int, worker_id: str | None = None, job_id: int | None = None) -> None:
         self.store = store
         self.run_id = run_id
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.job_id = job_id
         self.progress = Progress(tables_total=0, tables_done=0, rows_done=0)
         self._rows_before_table = 0
         self._stop = False
@@ -72,32 +73,43 @@ class _Job:
         if not self._stop and now - self._stop_checked >= STOP_CHECK_SECONDS:
             self._stop_checked = now
             with self.store.session() as session:
-                self._stop = service.stop_requested(session, self.run_id)
+                self._stop = service.stop_requested(session, self.run_id, self.job_id)
         return self._stop
 
     def beat(self) -> None:
         with self.store.session() as session:
-            service.heartbeat(session, self.run_id, self.worker_id, self.progress)
+            service.heartbeat(session, self.run_id, self.worker_id, self.progress, self.job_id)
 
 
-def _watch(job: _Job, lifeline: Connection, done: threading.Event) -> None:
-    """Heartbeats while the run goes on; exit at once if the server that started us is gone.
+def _watch(job: _Job, lifeline: Connection, done: threading.Event, cut_off_after: float | None) -> None:
+    """Heartbeats while the run goes on; exit at once if the process that started us is gone.
 
-    ``lifeline`` is the reading end of a pipe whose only writer is the server: when the server
-    dies, the pipe reads as closed. A worker whose server died must not go on writing the target:
-    the next server fails the run at start-up and may start another run on the same target.
+    ``lifeline`` is the reading end of a pipe whose only writer is that process: when it dies,
+    the pipe reads as closed. An engine whose server or worker died must not go on writing the
+    target: the run is failed or started again elsewhere, and the next run may take the target.
+    For the same reason, an engine that cannot reach the metadata database for ``cut_off_after``
+    seconds exits: by then its worker is being declared lost.
     """
-    last_beat = time.monotonic()
+    last_beat = last_good_beat = time.monotonic()
     while not done.is_set():
         if lifeline.poll(STOP_CHECK_SECONDS):
             logger.error("run %s: the process that started this one is gone; it exits", job.run_id)
             os._exit(1)
-        if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-            last_beat = time.monotonic()
+        now = time.monotonic()
+        if now - last_beat >= HEARTBEAT_SECONDS:
+            last_beat = now
             try:
                 job.beat()
+                last_good_beat = time.monotonic()
             except Exception:
                 logger.exception("run %s: heartbeat failed", job.run_id)
+                if cut_off_after is not None and time.monotonic() - last_good_beat >= cut_off_after:
+                    logger.error(
+                        "run %s: no heartbeat reached the metadata database for %g s; it exits",
+                        job.run_id,
+                        cut_off_after,
+                    )
+                    os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -145,24 +157,29 @@ def _run(job: _Job, settings: Settings) -> _Outcome:
     return _completed(report, time.monotonic() - started)
 
 
-def execute(run_id: int, settings: Settings, lifeline: Connection, worker_id: str | None = None) -> None:
+def execute(
+    run_id: int, settings: Settings, lifeline: Connection, worker_id: str | None = None, job_id: int | None = None
+) -> None:
     """The worker process's entry point: take the RUNNING run to a terminal state.
 
-    ``worker_id`` names the ``governor worker`` that started this process (distributed executor);
-    by default the run shows this process's host and pid.
+    ``worker_id`` and ``job_id`` name the ``governor worker`` that started this process and the
+    Procrastinate job of this attempt (distributed executor): every write is fenced by the job, and
+    the engine exits when cut off from the metadata database for half the dead-worker bound. By
+    default the run shows this process's host and pid.
     """
     configure_logging(settings)
     store = Store(settings.effective_database_url)
-    job = _Job(store, run_id, worker_id)
+    job = _Job(store, run_id, worker_id, job_id)
     job.beat()  # the run shows its worker from the start
     done = threading.Event()
-    watcher = threading.Thread(target=_watch, args=(job, lifeline, done), daemon=True)
+    cut_off_after = settings.worker_timeout / 2 if job_id is not None else None
+    watcher = threading.Thread(target=_watch, args=(job, lifeline, done, cut_off_after), daemon=True)
     watcher.start()
     try:
         outcome = _run(job, settings)
         report = outcome.report.to_dict() if outcome.report is not None else None
         with store.session() as session:
-            if service.finish_run(session, run_id, outcome.status, outcome.error, report, job.progress):
+            if service.finish_run(session, run_id, outcome.status, outcome.error, report, job.progress, job_id):
                 ended = service.get_run(session, run_id).status
                 note = outcome.note if ended == outcome.status else f"stopped after the last batch; {outcome.note}"
                 service.add_log(session, run_id, note, "ERROR" if ended == RunStatus.FAILED else "INFO")

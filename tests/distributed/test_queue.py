@@ -23,7 +23,7 @@ from governor.store.db import Store
 from governor.store.errors import Conflict
 from governor.store.models import RunStatus
 from tests.distributed.conftest import GOVERNOR
-from tests.runs.conftest import Workflows
+from tests.runs.conftest import Workflows, keep_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_a_run_and_its_job_are_committed_together_or_not_at_all(
             "id": run.job_id,
             "queue_name": "default",
             "lock": f"governor-target-{run.target_id}",
-            "args": {"run_id": run.id},
+            "args": {"run_id": run.id, "attempt": 0},
             "status": "todo",
         }
     ]
@@ -104,6 +104,89 @@ def test_runs_queued_without_a_job_get_one_when_the_distributed_server_starts(
     executor.shutdown()
     job_id = workflows.run(orphan).job_id
     assert [job["id"] for job in _jobs(store)] == [job_id] and job_id is not None
+
+
+def test_a_job_less_run_that_no_worker_can_take_fails_when_the_distributed_server_starts(
+    settings: Settings, store: Store, workflows: Workflows
+) -> None:
+    eu, us = _grouped_source(workflows, store, "eu", 10), _grouped_source(workflows, store, "us", None)
+    split = workflows.workflow(eu, us)
+    orphan = queue_run(store, None, split, workflows.user_id).workflow_run_id
+    executor = DistributedExecutor(settings, store)
+    executor.start()
+    executor.shutdown()
+    run = workflows.run(orphan)
+    assert run.status == RunStatus.FAILED and run.job_id is None and _jobs(store) == []
+    assert "no worker can run this workflow" in (run.error_message or "")
+
+
+def _take_jobs(store: Store, run_ids: list[int], started: bool) -> int:
+    """Mark the runs' jobs taken by a new Procrastinate worker (and the runs started by it, as a
+    ``governor worker`` does), then make that worker silent; returns its id."""
+    with store.session() as session:
+        worker_id = session.scalar(sa.text("SELECT procrastinate_register_worker_v1()"))
+        for run_id in run_ids:
+            session.execute(
+                sa.text(
+                    "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :worker "
+                    "WHERE id = (SELECT job_id FROM workflow_runs WHERE id = :run)"
+                ),
+                {"worker": worker_id, "run": run_id},
+            )
+            if started:
+                job_id = session.scalar(sa.text("SELECT job_id FROM workflow_runs WHERE id = :run"), {"run": run_id})
+                assert service.start_run(session, run_id, f"worker-{worker_id}", job_id)
+        session.execute(
+            sa.text("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' WHERE id = :id"),
+            {"id": worker_id},
+        )
+    return worker_id
+
+
+def test_a_run_whose_lost_worker_had_not_started_it_is_queued_again_with_a_new_job(
+    settings: Settings, store: Store, workflows: Workflows
+) -> None:
+    executor = DistributedExecutor(settings, store)
+    run_id = queue_run(store, executor, workflows.simple(), workflows.user_id).workflow_run_id
+    first_job = workflows.run(run_id).job_id
+    _take_jobs(store, [run_id], started=False)
+    reap(store, Timing(settings.worker_timeout))
+
+    run = workflows.run(run_id)
+    assert run.status == RunStatus.QUEUED and run.job_id not in (None, first_job)
+    assert [(job["id"], job["status"]) for job in _jobs(store)] == [(first_job, "failed"), (run.job_id, "todo")]
+    with store.session() as session:  # the lost worker, back, cannot start the run any more
+        assert not service.start_run(session, run_id, "the lost worker", first_job)
+
+
+def test_a_lost_worker_that_comes_back_cannot_touch_the_run_it_lost(
+    settings: Settings, store: Store, workflows: Workflows
+) -> None:
+    """Fencing: the retried run belongs to its new job; the old attempt's writes match nothing."""
+    executor = DistributedExecutor(settings, store)
+    workflow_id = workflows.simple(keep_config() + "worker_lost_retries: 1\n")
+    run_id = queue_run(store, executor, workflow_id, workflows.user_id).workflow_run_id
+    lost_job = workflows.run(run_id).job_id
+    assert lost_job is not None
+    _take_jobs(store, [run_id], started=True)
+    reap(store, Timing(settings.worker_timeout))
+    retry_job = workflows.run(run_id).job_id
+    assert workflows.run(run_id).status == RunStatus.QUEUED and retry_job != lost_job
+    with store.session() as session:
+        assert service.start_run(session, run_id, "the survivor", retry_job)
+
+    progress = service.Progress(tables_total=1, tables_done=1, rows_done=99)
+    with store.session() as session:
+        assert service.stop_requested(session, run_id, lost_job)
+        assert not service.stop_requested(session, run_id, retry_job)
+        assert not service.heartbeat(session, run_id, "the lost worker", progress, lost_job)
+        assert not service.finish_run(session, run_id, RunStatus.COMPLETED, job_id=lost_job)
+        assert service.fail_started_runs(session, "the lost worker's engine exited", [run_id], lost_job) == []
+    run = workflows.run(run_id)
+    assert (run.status, run.worker_id, run.rows_done) == (RunStatus.RUNNING, "the survivor", 0)
+    with store.session() as session:
+        assert service.finish_run(session, run_id, RunStatus.COMPLETED, job_id=retry_job)
+    assert workflows.run(run_id).status == RunStatus.COMPLETED
 
 
 def test_the_reaper_settles_runs_of_silent_workers_and_runs_whose_job_ended(

@@ -3,6 +3,8 @@ draining, stop across processes, a worker killed mid-run, retries, and worker gr
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -35,6 +37,13 @@ def _running_with_progress(store: Store, run_id: int) -> bool:
     with store.session() as session:
         run = session.get_one(WorkflowRun, run_id)
         return run.status == RunStatus.RUNNING and run.rows_done > 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _descendants(pid: int) -> set[int]:
@@ -158,7 +167,38 @@ def test_a_run_whose_worker_is_lost_starts_again_when_the_workflow_asks_for_retr
     assert any("was lost" in line and "starting it again (retry 1 of 1)" in line for line in logs)
     survivor_id = next(entry["worker_id"] for entry in cluster.workers() if entry["pid"] == survivor.pid)
     assert _runs(store, [run_id])[run_id].worker_id == survivor_id
-    wait_until(lambda: _jobs(store) == {}, 10, "the retried job was left")
+    # The lost attempt's job stays failed, for the record; the retry's job succeeded and is gone.
+    wait_until(lambda: _jobs(store) == {"failed": 1}, 10, "the retried job was left")
+
+
+def test_a_worker_paused_past_the_bound_then_resumed_never_touches_the_run_it_lost(
+    cluster: Cluster, workflows: Workflows, store: Store
+) -> None:
+    """A paused VM or a healed partition: the lost worker and its engine come back after the run
+    was started again elsewhere. They must neither end the run nor go on writing its target."""
+    retried = workflows.simple(keep_config(batch_size=1) + "worker_lost_retries: 1\n", slow=True)
+    cluster.worker_timeout = LOST_AFTER
+    cluster.serve()
+    paused = cluster.worker("paused")
+    run_id = cluster.run(retried)
+    wait_until(lambda: _running_with_progress(store, run_id), 60, "the slow run did not start")
+    frozen = [paused.pid, *_descendants(paused.pid)]
+    engine = int(re.findall(rf"run {run_id}: started in engine process (\d+)", paused.output())[-1])
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    survivor = cluster.worker("survivor")
+    survivor_id = next(entry["worker_id"] for entry in cluster.workers() if entry["pid"] == survivor.pid)
+    wait_until(lambda: _runs(store, [run_id])[run_id].worker_id == survivor_id, 30, "the survivor took the run")
+    for pid in frozen:
+        os.kill(pid, signal.SIGCONT)
+
+    wait_until(lambda: run_status(store, run_id) in TERMINAL, 120, "the retried run did not end")
+    run = _runs(store, [run_id])[run_id]
+    assert (run.status, run.worker_id, run.error_message) == (RunStatus.COMPLETED, survivor_id, None)
+    wait_until(lambda: not _alive(engine), 10, "the lost attempt's engine went on")
+    logs = run_logs(store, run_id)
+    assert sum(line.startswith("started on worker") for line in logs) == 2
+    assert logs[-1].startswith("completed: 1 tables")
 
 
 def test_runs_go_only_to_workers_listening_on_their_data_sources_worker_group(
