@@ -144,7 +144,7 @@ def list_workflow_runs(store: StoreDep, workflow_id: Int64Path) -> list[ApiWorkf
 
 @router.post("/workflow/{workflow_id}/stop", operation_id="stopWorkflow", tags=["external_workflow_run"])
 def stop_workflow(store: StoreDep, executor: ExecutorDep, workflow_id: Int64Path) -> ApiWorkflowRunResponse:
-    """Stop the workflow's active runs and return the newest; 409 when none is active."""
+    """Stop the workflow's active runs and return the oldest (the running one, if any); 409 when none is active."""
     with store.session() as session:
         response = ApiWorkflowRunResponse.of(service.stop_workflow(session, workflow_id))
     if executor is not None:

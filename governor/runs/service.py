@@ -91,15 +91,18 @@ def stop_run(session: Session, run_id: int) -> WorkflowRun:
 
 
 def stop_workflow(session: Session, workflow_id: int) -> WorkflowRun:
-    """Stop every active run of the workflow and return the newest, the one a client just started.
+    """Stop every active run of the workflow and return the oldest of them.
 
-    Raises ``Conflict`` when nothing is queued or running.
+    Runs of one workflow share its target and so run one at a time, oldest first: the oldest
+    active run is the one running (now STOPPING) when one is, the one the client is waiting for,
+    and the one whose worker the executor must be told about. Raises ``Conflict`` when nothing
+    is queued or running.
     """
     get_workflow(session, workflow_id)
     active = session.scalars(
         sa.select(WorkflowRun.id)
         .where(WorkflowRun.workflow_id == workflow_id, WorkflowRun.status.in_(ACTIVE))
-        .order_by(WorkflowRun.id.desc())
+        .order_by(WorkflowRun.id)
     ).all()
     stopped = []
     for run_id in active:

@@ -154,10 +154,13 @@ def test_stop_in_each_state(live: LiveServer, workflows: Workflows, caller: Call
         assert_run_shape(stopped, caller)
         assert (stopped["workflow_run_id"], stopped["workflow_run_status"]) == (queued, "STOPPED")
 
-        # RUNNING -> STOPPING, then STOPPED within a batch.
+        # RUNNING -> STOPPING, then STOPPED within a batch; the run queued behind it is STOPPED at
+        # once, and the answer is the running one, the oldest.
+        behind = client.post(f"/workflow/{slow}/run").json()["workflow_run_id"]
         stopping = client.post(f"/workflow/{slow}/stop").json()
         assert_run_shape(stopping, caller)
         assert (stopping["workflow_run_id"], stopping["workflow_run_status"]) == (running, "STOPPING")
+        assert client.get(f"/workflow-run/{behind}").json()["workflow_run_status"] == "STOPPED"
         assert wait_terminal(client, running, timeout=20)["workflow_run_status"] == "STOPPED"
 
         # Nothing active any more: a conflict, for both workflows.

@@ -91,15 +91,24 @@ def test_stop_queued_is_immediate_and_stop_running_asks_the_worker(workflows: Wo
             service.stop_run(session, ended)
 
 
-def test_stop_workflow_stops_every_active_run_and_returns_the_newest(workflows: Workflows) -> None:
+def test_stop_workflow_stops_every_active_run_and_returns_the_running_one(workflows: Workflows) -> None:
     workflow_id = workflows.simple()
     with workflows.store.session() as session, pytest.raises(Conflict, match="no queued or running run"):
         service.stop_workflow(session, workflow_id)
     older, newer = _create(workflows, workflow_id), _create(workflows, workflow_id)
     _claim(workflows, 1)
     with workflows.store.session() as session:
-        assert service.stop_workflow(session, workflow_id).id == newer
+        stopped = service.stop_workflow(session, workflow_id)
+        assert (stopped.id, stopped.status) == (older, RunStatus.STOPPING)
     assert (workflows.run(older).status, workflows.run(newer).status) == (RunStatus.STOPPING, RunStatus.STOPPED)
+
+
+def test_stop_workflow_of_queued_runs_only_returns_the_oldest(workflows: Workflows) -> None:
+    workflow_id = workflows.simple()
+    older, newer = _create(workflows, workflow_id), _create(workflows, workflow_id)
+    with workflows.store.session() as session:
+        assert service.stop_workflow(session, workflow_id).id == older
+    assert (workflows.run(older).status, workflows.run(newer).status) == (RunStatus.STOPPED, RunStatus.STOPPED)
 
 
 def test_a_finished_run_is_never_overwritten(workflows: Workflows) -> None:
