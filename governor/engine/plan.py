@@ -142,6 +142,15 @@ def build_plan(
         raise ConfigError(problems)
 
     cycles = resolve_cycles(config, schema)
+    # Generated rows pick their parents' keys as the parents load, which a reference loaded NULL breaks.
+    generated_breaks = [
+        f"{b.origin}: {b.reference} breaks a cycle through a GENERATION table, which generation does not support; "
+        f"copy or mask the tables of the cycle"
+        for b in cycles.breaks
+        if Mode.GENERATION in (plans[b.reference.table].mode, plans[b.reference.parent].mode)
+    ]
+    if generated_breaks:
+        raise ConfigError(generated_breaks)
     subset = plan_subset(config, schema, table_modes, cycles.order, {b.reference for b in cycles.breaks})
     for name, plan in plans.items():
         plan.cycle_breaks = [b.describe() for b in cycles.broken(name)]

@@ -227,3 +227,39 @@ tables:
         "tables[0].transformations[0] on body",
     ]
     assert "uuid_generator" in problems(config, source)[0]
+
+
+GENERATED_SHOP = "default_config: {mode: GENERATION}\ntables:\n  - table_name_with_schema: customers\n"
+
+
+def test_a_sequence_on_a_key_generated_rows_reference_is_refused(sqlite_url_factory: Callable[[], str]) -> None:
+    source = sqlite_source(
+        sqlite_url_factory(), SHOP.replace("buyer INTEGER NOT NULL", "buyer INTEGER REFERENCES customers(id)")
+    )
+    config = GENERATED_SHOP + "    transformations:\n      - {columns: [id], params: {type: int_sequence_generator}}\n"
+    [problem] = problems(config, source)
+    assert problem.startswith("tables[0].transformations[0] on id: int_sequence_generator numbers main.customers(id)")
+
+
+def test_a_cycle_through_a_generated_table_is_refused(sqlite_url_factory: Callable[[], str]) -> None:
+    source = sqlite_source(
+        sqlite_url_factory(),
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, b_id INTEGER REFERENCES b(id));"
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER NOT NULL REFERENCES a(id));",
+    )
+    breaker = "{table_name_with_schema: a, cycle_breaker_references: [{columns: [b_id]}]}"
+    config = f"default_config: {{mode: GENERATION}}\ntables:\n  - {breaker}\n"
+    [problem] = problems(config, source)
+    assert problem.startswith("tables[0].cycle_breaker_references[0]: main.a(b_id) -> main.b(id) breaks a cycle")
+
+
+def test_generating_a_table_whose_references_share_a_column_is_refused(sqlite_url_factory: Callable[[], str]) -> None:
+    source = sqlite_source(
+        sqlite_url_factory(),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE s (t_id INTEGER REFERENCES t(id), code TEXT, PRIMARY KEY (t_id, code));"
+        "CREATE TABLE c (id INTEGER PRIMARY KEY, t_id INTEGER REFERENCES t(id), code TEXT,"
+        " FOREIGN KEY (t_id, code) REFERENCES s(t_id, code));",
+    )
+    [problem] = problems("default_config: {mode: GENERATION}\n", source)
+    assert problem.startswith("main.c: generating it would break one of ")

@@ -9,6 +9,7 @@ rows, since the source's keys no longer exist in the target.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 
 import sqlalchemy as sa
 
@@ -17,6 +18,7 @@ from governor.engine.plan import ColumnTransform, TablePlan, derive_seed
 from governor.engine.schema import Reference, Schema, TableName
 from governor.engine.transformers import ColumnContext, TransformContext, build
 from governor.engine.transformers.foreign_keys import ForeignKeyGenerator
+from governor.engine.transformers.sequences import RowCounter
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ def plan_generation(
             references=references_from(schema, name),
             unique_keys=unique_keys(schema, name),
         )
+        problems += _shared_columns(plan.name, plan.generation)
+    problems += _recounted_keys(schema, plans)
     if not problems:
         problems += _repoint_loaded_children(schema, plans, transforms_by_column, seed)
     return problems
@@ -123,6 +127,37 @@ def _foreign_key_generators(schema: Schema, plans: dict[TableName, TablePlan]) -
             ):
                 schema.references.append(reference)
     return problems
+
+
+def _recounted_keys(schema: Schema, plans: dict[TableName, TablePlan]) -> list[str]:
+    """Sequences on keys that generated rows reference (or that generated tables have), refused.
+
+    Generated children get their parents' keys by computing those rows again (generated parents)
+    or by transforming the parent's rows again (loaded ones); a sequence counts on from the rows it
+    has already numbered, so the second pass hands out other numbers and every reference breaks.
+    """
+    problems = []
+    for ref in schema.references:
+        if Mode.GENERATION not in (plans[ref.table].mode, plans[ref.parent].mode):
+            continue
+        for transform in plans[ref.parent].transforms:
+            if isinstance(transform.transformer, RowCounter) and set(ref.parent_columns) & set(transform.columns):
+                problems.append(
+                    f"{transform.origin}: {transform.type} numbers {ref.parent}({', '.join(transform.columns)}), "
+                    f"which generated rows reference through {ref}; use unique_hashing, or leave a generated key "
+                    f"unconfigured (it is numbered)"
+                )
+    return list(dict.fromkeys(problems))
+
+
+def _shared_columns(name: TableName, spec: GenerationSpec) -> list[str]:
+    """A generated row links each of its columns to one parent: two references sharing one cannot both hold."""
+    return [
+        f"{name}: generating it would break one of {first} and {second}, which share columns; generate it in "
+        f"another mode, or leave one of the two references out"
+        for first, second in combinations(spec.references, 2)
+        if set(first.columns) & set(second.columns)
+    ]
 
 
 def _repoint_loaded_children(

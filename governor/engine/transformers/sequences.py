@@ -20,7 +20,7 @@ from governor.engine.transformers.arrays import as_column_type, is_numeric, is_t
 from governor.engine.transformers.base import TransformContext, Transformer
 
 
-class _Counter(Transformer):
+class RowCounter(Transformer):
     """Hands out ``start_from + k * step`` to the k-th non-NULL row it sees."""
 
     maps_values = False
@@ -61,7 +61,7 @@ class IntSequenceParams(BaseModel):
 
 
 @register
-class IntSequenceGenerator(_Counter):
+class IntSequenceGenerator(RowCounter):
     """1, 2, 3, ... (or ``start_from`` by ``step``) in numeric or text columns."""
 
     name = "int_sequence_generator"
@@ -88,7 +88,7 @@ class StringSequenceParams(BaseModel):
 
 
 @register
-class StringSequenceGenerator(_Counter):
+class StringSequenceGenerator(RowCounter):
     """``prefix`` + the row's number, zero-padded to ``digits`` + ``suffix``: ``INV-000001``, ..."""
 
     name = "string_sequence_generator"
