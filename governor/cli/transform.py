@@ -12,6 +12,7 @@ from rich.table import Table
 
 from governor.cli.common import console, fail
 from governor.engine.config import WorkflowConfig, parse_config
+from governor.engine.connectors.urls import first_line
 from governor.engine.errors import EngineError
 from governor.engine.plan import Plan
 from governor.engine.preview import plan_document, preview_plan
@@ -20,9 +21,11 @@ from governor.engine.runner import RunEvent, RunReport, run_workflow
 
 def _read_config(path: Path) -> str:
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise fail(f"cannot read config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise fail(f"cannot read config {path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _show_plan(plan: Plan, as_json: bool) -> None:
@@ -54,17 +57,19 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the plan or the report as JSON."),
     ) -> None:
         """Read SOURCE, transform it as CONFIG says, and write TARGET."""
+        if not (target or dry_run):
+            raise fail("--target is required unless --dry-run is given")
         text = _read_config(config)
         try:
             workflow = parse_config(text)
             if dry_run:
                 _show_plan(preview_plan(workflow, source), as_json)
                 return
-            if not target:
-                raise fail("--target is required unless --dry-run is given")
             report = _run_with_progress(workflow, source, target)
         except EngineError as exc:
             raise fail(str(exc)) from None
+        except Exception as exc:  # a bug: still one line, not a traceback over the user's terminal
+            raise fail(f"unexpected {type(exc).__name__}: {first_line(exc)}") from None
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2))
             return

@@ -18,7 +18,7 @@ from governor.engine.config import Mode, WorkflowConfig, parse_config
 from governor.engine.connectors import open_connector
 from governor.engine.connectors.base import Connector
 from governor.engine.cycles import Restorer
-from governor.engine.errors import EngineError, RunStopped
+from governor.engine.errors import EngineError, RunStopped, SchemaError
 from governor.engine.generation import Generation
 from governor.engine.plan import Plan, TablePlan, build_plan, check_not_same_database
 from governor.engine.safety import check_target_is_not_source
@@ -67,8 +67,16 @@ def _ignore(event: RunEvent) -> None:
 
 
 def prepare(config: WorkflowConfig, source: Connector, seed: int) -> Plan:
-    """Reflect the source and plan the run (also what ``--dry-run`` shows)."""
-    schema = Schema(source.reflect(config.schemas), source.default_schema(), config.metadata)
+    """Reflect the source and plan the run (also what ``--dry-run`` shows).
+
+    A source without tables is refused: a run would copy nothing and report success, which is
+    what a mistyped database name or schema looks like.
+    """
+    metadata = source.reflect(config.schemas)
+    if not metadata.tables:
+        where = f"schema {', '.join(config.schemas)}" if config.schemas else "its default schema"
+        raise SchemaError(f"the source has no tables in {where}")
+    schema = Schema(metadata, source.default_schema(), config.metadata)
     return build_plan(config, schema, source.arrow_schema, seed)
 
 
@@ -86,12 +94,14 @@ def run_workflow(
     stop = should_stop or _never
     seed = config.global_seed if config.global_seed is not None else secrets.randbits(63)
 
-    check_not_same_database(source_url, target_url)
     source = open_connector(source_url)
-    target = open_connector(target_url)
     try:
-        source.check()
-        target.check()
+        target = open_connector(target_url)
+    except EngineError:
+        source.close()
+        raise
+    try:
+        check_not_same_database(source_url, target_url)  # both URLs parse: open_connector checked them
         plan = prepare(config, source, seed)
         check_target_is_not_source(source, target, [t.table for t in plan.tables])
         selection = select_for(plan, source, config.default_config.insert_batch_size, stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -112,3 +113,55 @@ def test_dry_run_shows_what_generated_tables_will_make(tmp_path: Path, sqlite_ur
         120,
     )
     assert tables["main.customers"]["estimated_rows"] == 150
+
+
+def _sqlite_file(path: Path, *statements: str) -> str:
+    with sqlite3.connect(path) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    return f"sqlite:///{path}"
+
+
+def test_bad_sources_and_configs_fail_in_one_line(tmp_path: Path) -> None:
+    """Each case used to end in a traceback or, worse, in 'done: 0 tables' and exit 0."""
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("global_seed: 1\n")
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("# caf\xe9\nglobal_seed: 1\n".encode("latin-1"))
+    nope = tmp_path / "nope.yaml"
+    nope.write_text("schemas: [nope]\n")
+    not_a_database = tmp_path / "text.db"
+    not_a_database.write_text("hello, not sqlite " * 100)
+    shop = _sqlite_file(tmp_path / "shop.db", "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)")
+    cases = [
+        (ok, "foo", "not a database URL"),
+        (latin, shop, "not UTF-8 text"),
+        (ok, _sqlite_file(tmp_path / "untyped.db", "CREATE TABLE t (id INTEGER PRIMARY KEY, x)"), "column 'x'"),
+        (ok, f"sqlite:///{not_a_database}", "file is not a database"),
+        (nope, shop, "the source has no schema nope"),
+        (
+            ok,
+            _sqlite_file(
+                tmp_path / "abc.db",
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)",
+                "INSERT INTO t VALUES (1, 'abc')",
+            ),
+            "cannot read column n of table t",
+        ),
+        (ok, f"sqlite:///{tmp_path / 'missing.db'}", "no database file"),
+        (ok, _sqlite_file(tmp_path / "empty.db", "PRAGMA user_version = 1"), "the source has no tables"),
+    ]
+    for number, (config, source, reason) in enumerate(cases):
+        target = tmp_path / f"target_{number}.db"
+        for dry_run in (
+            ((), ("--dry-run",)) if reason in ("no database file", "the source has no schema nope") else ((),)
+        ):
+            result = governor(
+                "transform", "-c", str(config), "--source", source, "--target", f"sqlite:///{target}", *dry_run
+            )
+            assert result.returncode == 1, (source, result.stdout)
+            lines = [line for line in result.stderr.splitlines() if line.strip()]
+            assert lines[-1].startswith("error: ") and reason in lines[-1], result.stderr
+            assert "Traceback" not in result.stderr
+    assert not (tmp_path / "missing.db").exists()
+    assert not (tmp_path / "target_6.db").exists()  # refused before the plan: no empty target left behind

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from governor.engine.config import SchemaCreationMode, TableTruncationMode
 from governor.engine.connectors import open_connector
 from governor.engine.errors import ConnectionFailed, SchemaError
+from governor.engine.runner import run_workflow
 from tests.engine.connector_data import AWKWARD_STRINGS, copy_database, fill_postgres, fill_sqlite
 
 UrlFactory = Callable[[], str]
@@ -343,3 +344,18 @@ def test_database_refusals_while_preparing_are_schema_errors(pg_url_factory: Url
         connector.prepare([customers], SchemaCreationMode.DO_NOT_CREATE, TableTruncationMode.TRUNCATE)
     connector.close()
     assert _ids(url, "customers") == [1]
+
+
+def test_postgres_sources_the_engine_cannot_copy_fail_in_one_line(pg_url_factory: Callable[[], str]) -> None:
+    """An unknown schema used to copy nothing and succeed; a type without DDL ended in a CompileError."""
+    source, target = pg_url_factory(), pg_url_factory()
+    engine = sa.create_engine(source)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE shapes (id int PRIMARY KEY, at point)")
+        conn.exec_driver_sql("INSERT INTO shapes VALUES (1, '(1,2)')")
+    engine.dispose()
+    with pytest.raises(SchemaError, match=r"^the source has no schema nope$"):
+        run_workflow("schemas: [nope]\n", source, target)
+    with pytest.warns(sa.exc.SAWarning, match="point"), pytest.raises(SchemaError) as caught:
+        run_workflow("{}\n", source, target)
+    assert "table 'shapes', column 'at'" in str(caught.value) and "\n" not in str(caught.value)

@@ -49,14 +49,26 @@ class SqlAlchemyConnector(Connector):
             raise connection_failed(self.url, exc) from None
 
     def default_schema(self) -> str | None:
-        return sa.inspect(self.engine).default_schema_name
+        return sa.inspect(self._read_engine).default_schema_name
 
     def reflect(self, schemas: list[str] | None = None) -> sa.MetaData:
-        """Tables of the default schema carry no schema name, those of other schemas do."""
-        default = self.default_schema()
+        """Tables of the default schema carry no schema name, those of other schemas do.
+
+        A schema the database does not have is refused: reflecting it finds no tables, and a run
+        would copy nothing and report success.
+        """
         metadata = sa.MetaData()
-        for schema in schemas or [None]:
-            metadata.reflect(bind=self.engine, schema=None if schema == default else schema)
+        try:
+            default = self.default_schema()
+            if schemas:
+                known = set(sa.inspect(self._read_engine).get_schema_names())
+                unknown = [schema for schema in schemas if schema not in known and schema != default]
+                if unknown:
+                    raise SchemaError(f"the source has no schema {', '.join(unknown)}")
+            for schema in schemas or [None]:
+                metadata.reflect(bind=self._read_engine, schema=None if schema == default else schema)
+        except (sa.exc.DBAPIError, *self._driver_errors) as exc:
+            raise SchemaError(f"cannot read the schema of the source: {first_line(exc)}") from None
         for table in metadata.tables.values():
             table.info["dialect"] = self.dialect
         return metadata
@@ -81,12 +93,26 @@ class SqlAlchemyConnector(Connector):
         if where is not None:
             # literal_column: a filter's text is SQL as written, with no bind parameters parsed out of it.
             query = query.where(sa.literal_column(f"({where})"))
-        with self._read_connection() as conn:
-            result = conn.execution_options(yield_per=batch_size).execute(query)
-            for rows in result.partitions():
-                values = list(zip(*rows, strict=True))
-                arrays = [pa.array(column, type=field.type) for column, field in zip(values, schema, strict=True)]
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        try:
+            with self._read_connection() as conn:
+                result = conn.execution_options(yield_per=batch_size).execute(query)
+                for rows in result.partitions():
+                    values = list(zip(*rows, strict=True))
+                    yield pa.RecordBatch.from_arrays(
+                        [self._array(table, column, field) for column, field in zip(values, schema, strict=True)],
+                        schema=schema,
+                    )
+        except sa.exc.DBAPIError as exc:
+            raise SchemaError(f"cannot read table {describe(self._key(table))}: {first_line(exc)}") from None
+
+    def _array(self, table: sa.Table, values: tuple[object, ...], field: pa.Field) -> pa.Array:
+        """A column's values as its canonical type; a value that is not of it (SQLite's 'abc' in an INTEGER) fails."""
+        try:
+            return pa.array(values, type=field.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise SchemaError(
+                f"cannot read column {field.name} of table {describe(self._key(table))} as {field.type}: {exc}"
+            ) from None
 
     def _read_expression(self, column: sa.Column, field: pa.Field) -> sa.ColumnElement:
         """Values as the canonical type wants them: text in the database's own form for strings."""
@@ -228,7 +254,9 @@ class SqlAlchemyConnector(Connector):
 
         try:
             created = self._change_schema(tables, keys, existing, missing, kept, creation, truncation)
-        except (sa.exc.DBAPIError, *self._driver_errors) as exc:
+        except (sa.exc.DBAPIError, sa.exc.CompileError, *self._driver_errors) as exc:
+            # CompileError: a column type this database has no DDL for (a SQLite column declared
+            # without a type); its message names the table and column.
             raise SchemaError(f"cannot prepare the target tables: {first_line(exc)}") from None
         for table in created:
             self._targets[self._key(table)] = table

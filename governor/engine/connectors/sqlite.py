@@ -35,21 +35,34 @@ class SqliteConnector(SqlAlchemyConnector):
         engine = sa.create_engine(url)
         _explicit_transactions(engine)
         super().__init__(url, engine)
-        database = engine.url.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            read_uri = f"file:{quote(str(Path(database).absolute()))}?mode=ro"
+        path = self._path()
+        if path is not None:
+            read_uri = f"file:{quote(str(path))}?mode=ro"
             self._read_engine = sa.create_engine(
                 "sqlite://", creator=lambda: sqlite3.connect(read_uri, uri=True, check_same_thread=False)
             )
             _explicit_transactions(self._read_engine)
-        else:
-            self._read_engine = engine
 
     def check(self) -> None:
+        """Connect without creating the file: a target's is created when tables are, a source's must exist."""
+        path = self._path()
+        if path is not None and not path.parent.is_dir():
+            raise connection_failed(self.url, FileNotFoundError(f"no folder {path.parent}"))
+        if path is None or path.exists():
+            super().check()
+
+    def reflect(self, schemas: list[str] | None = None) -> sa.MetaData:
+        path = self._path()
+        if path is not None and not path.is_file():
+            raise connection_failed(self.url, FileNotFoundError(f"no database file {path}"))
+        return super().reflect(schemas)
+
+    def _path(self) -> Path | None:
+        """The database file, or None for an in-memory database or a ``file:`` URI."""
         database = self.engine.url.database
-        if database and database != ":memory:" and not Path(database).absolute().parent.is_dir():
-            raise connection_failed(self.url, FileNotFoundError(f"no folder {Path(database).absolute().parent}"))
-        super().check()
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database).absolute()
 
     def _begin_write(self, conn: sa.Connection) -> None:
         # Rows may reference rows later in the same load (self-references): check at commit.
