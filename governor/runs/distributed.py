@@ -26,11 +26,13 @@ its worker: a lost worker never leaves an engine writing a target that the next 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import multiprocessing
 import os
 import secrets
+import signal
 import socket
 import threading
 from collections.abc import Sequence
@@ -76,6 +78,8 @@ ABORT_POLL_SECONDS = 1.0
 WATCH_SECONDS = 0.2
 # On SIGTERM, running runs get this long to end before their engines are terminated.
 SHUTDOWN_GRACE_SECONDS = 5.0
+# A queue worker that stopped by itself (its database went away) starts again after this.
+RESTART_SECONDS = 2.0
 _WORKER_MODULE = "governor.runs.worker"
 # Procrastinate's queries run on our own connections (inside our transactions) through this.
 _SQL = procrastinate.SyncPsycopgConnector()
@@ -485,17 +489,16 @@ def _run_job(context: JobContext, run_id: int, attempt: int = 0) -> None:
 _QUEUE = make_app(_SQL)
 
 
-async def _serve(runtime: _Runtime) -> None:
-    loop = asyncio.get_running_loop()
-    # Each running run holds a thread (the task), and heartbeats and reaping need one more.
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=runtime.concurrency + 4))
-    await asyncio.to_thread(runtime.beat)
-    connector = procrastinate.PsycopgConnector(conninfo=_conninfo(runtime.settings))
-    app = make_app(connector)
-    alive = asyncio.create_task(runtime.keep_alive(), name="governor-keep-alive")
-    try:
-        async with app.open_async():
-            await app.run_worker_async(
+async def _work(app: procrastinate.App, runtime: _Runtime, signalled: asyncio.Event) -> None:
+    """Run Procrastinate's worker until a signal; start it again whenever it stops by itself.
+
+    Procrastinate stops its worker when one of its side tasks (heartbeat, LISTEN) loses the
+    database, as a PostgreSQL restart or failover does: a worker machine must not go idle for that.
+    Its running runs were failed as stopped; new ones are taken as soon as the database is back.
+    """
+    while not signalled.is_set():
+        worker = asyncio.create_task(
+            app.run_worker_async(
                 queues=[queue_of(group) for group in runtime.groups],
                 concurrency=runtime.concurrency,
                 name=runtime.worker_id,
@@ -506,7 +509,38 @@ async def _serve(runtime: _Runtime) -> None:
                 update_heartbeat_interval=runtime.timing.heartbeat,
                 stalled_worker_timeout=runtime.timing.stalled_after,
                 delete_jobs="successful",
-            )
+                install_signal_handlers=False,
+            ),
+            name="procrastinate-worker",
+        )
+        waiting = asyncio.create_task(signalled.wait())
+        await asyncio.wait({worker, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if signalled.is_set():
+            worker.cancel()  # Procrastinate's graceful shutdown: running runs get their grace period
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            return
+        reason = " ".join(str(worker.exception() or "a side task lost the metadata database").split())
+        logger.error("worker %s: its queue worker stopped (%s); starting it again", runtime.worker_id, reason)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(signalled.wait(), RESTART_SECONDS)
+
+
+async def _serve(runtime: _Runtime) -> None:
+    loop = asyncio.get_running_loop()
+    # Each running run holds a thread (the task), and heartbeats and reaping need one more.
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=runtime.concurrency + 4))
+    signalled = asyncio.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, signalled.set)
+    await asyncio.to_thread(runtime.beat)
+    connector = procrastinate.PsycopgConnector(conninfo=_conninfo(runtime.settings))
+    app = make_app(connector)
+    alive = asyncio.create_task(runtime.keep_alive(), name="governor-keep-alive")
+    try:
+        async with app.open_async():
+            await _work(app, runtime, signalled)
     finally:
         alive.cancel()
         await asyncio.to_thread(runtime.unregister)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from governor.settings import Settings
 from governor.store.datasources import connection_url, create_data_source
 from governor.store.db import Store
 from governor.store.models import DataSource, RunStatus, WorkflowRun
@@ -267,3 +268,34 @@ def test_a_worker_told_to_stop_mid_run_fails_its_run_after_a_grace_period_and_ex
     wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in engines), 5, "an engine outlived its worker")
     assert cluster.workers() == []
     assert "Traceback" not in leaving.output()
+
+
+def test_a_worker_whose_database_goes_away_for_a_while_goes_on_taking_runs(
+    cluster: Cluster, workflows: Workflows, store: Store, settings: Settings
+) -> None:
+    """A PostgreSQL outage, as the worker sees it: its connections are gone and new ones are refused.
+    Procrastinate's pool waits 30 s for a connection, then its heartbeat fails and it stops its
+    queue worker (and waits 30 s more to unregister it); the governor worker starts it again and
+    goes on once the database is back. About a minute of outage, then."""
+    quick = workflows.simple()
+    cluster.worker_timeout = LOST_AFTER  # heartbeats every 0.5 s: the outage is noticed at once
+    cluster.serve()
+    survivor = cluster.worker("survivor")
+    metadata = sa.make_url(settings.effective_database_url)
+    admin = sa.create_engine(metadata.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = sa.text(metadata.database or "")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
+            connection.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": str(name)},
+            )
+            wait_until(lambda: "starting it again" in survivor.output(), 120, "the worker's queue did not stop")
+            connection.execute(sa.text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
+    finally:
+        admin.dispose()
+
+    run_id = cluster.run(quick)
+    wait_until(lambda: run_status(store, run_id) == RunStatus.COMPLETED, 60, "the worker took no new run")
+    survivor.assert_alive()
