@@ -23,7 +23,7 @@ tables:
       - columns: [id]
         params: {type: unique_hashing}
       - columns: [email]
-        params: {type: format_preserving_hashing}
+        params: {type: unique_hashing}  # email is a unique column
 """
 
 
