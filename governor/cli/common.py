@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import ValidationError
@@ -11,7 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from governor.settings import Settings
 from governor.store.crypto import redact
-from governor.store.db import Store, UnusableDatabaseUrl, open_store
+
+if TYPE_CHECKING:
+    from governor.store.db import Store
 
 # Messages and progress go to stderr, so that stdout carries only results (JSON for scripts).
 console = Console(stderr=True)
@@ -33,7 +35,13 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def open_store_or_fail(settings: Settings) -> Store:
-    """The configured store; a metadata database that cannot be used ends the command with one line."""
+    """The configured store; a metadata database that cannot be used ends the command with one line.
+
+    The store (and Alembic under it) is imported here, not above: ``governor transform`` needs none,
+    and its start-up is part of every masking run's time.
+    """
+    from governor.store.db import UnusableDatabaseUrl, open_store
+
     try:
         return open_store(settings)
     except (UnusableDatabaseUrl, SQLAlchemyError, OSError) as exc:
