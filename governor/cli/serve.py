@@ -50,6 +50,11 @@ def _home_lock(home: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+# Longer than the idle timeout of the usual load balancers (60 s): a server that closes an idle
+# connection first races the balancer's next request on it, which the client sees as a 502.
+KEEP_ALIVE_SECONDS = 75
+
+
 def _listen(host: str, port: int) -> socket.socket:
     """The listening socket, with TCP_NODELAY for the connections it accepts.
 
@@ -136,7 +141,10 @@ def serve(
         executor.start()
         try:
             config = uvicorn.Config(
-                create_app(settings, store, executor), log_config=None, log_level=settings.log_level.lower()
+                create_app(settings, store, executor),
+                log_config=None,
+                log_level=settings.log_level.lower(),
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
             )
             logger.info(
                 "Governor serving on http://%s:%s (home %s, %s)",
