@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import pyarrow as pa
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
 
@@ -27,6 +28,13 @@ class ColumnContext:
     unique: bool = False
     nullable: bool = True
     default: str | None = None  # the SQL text of the column's database default, if it has one
+    sql_type: sa.types.TypeEngine | None = None  # the reflected type, where the Arrow type alone misleads
+
+    @property
+    def decimal_text(self) -> bool:
+        """A SQL numeric read as text: numeric without a precision (or one past decimal128's) is read
+        as its exact decimal text, which numeric transformers parse and write back as numbers."""
+        return pa.types.is_string(self.type) and isinstance(self.sql_type, sa.Numeric)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict
 
 from governor.engine.errors import SchemaError
 from governor.engine.transformers import register
-from governor.engine.transformers.arrays import is_numeric, is_text, require_columns
+from governor.engine.transformers.arrays import is_numeric, is_text
 from governor.engine.transformers.base import TransformContext, Transformer
+from governor.engine.transformers.numbers import require_numbers
 
 
 @register
@@ -93,11 +94,13 @@ class ConstantNumeric(_ConstantTransformer):
     Params = NumericValue
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:
-        require_columns(self.name, context, is_numeric, "numeric")
+        require_numbers(self.name, context, is_numeric, "numeric")
         super().__init__(params, context)
 
     def scalar_for(self, kind: pa.DataType) -> pa.Scalar:
         value: Decimal = self.params.value
+        if is_text(kind):  # a SQL numeric read as decimal text: plain digits, which every database parses
+            return pa.scalar(format(value, "f"), kind)
         if pa.types.is_floating(kind):
             return pa.scalar(float(value), kind)
         if pa.types.is_integer(kind):
