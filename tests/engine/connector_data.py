@@ -48,6 +48,8 @@ CREATE TABLE everything (
     numbers integer[],
     words text[],
     feeling mood,
+    moment_tz timetz,
+    span interval,
     generated bigint GENERATED ALWAYS AS IDENTITY
 );
 CREATE UNIQUE INDEX everything_label ON everything (label);
@@ -61,17 +63,19 @@ CREATE INDEX child_parent ON child (parent_id);
 
 PG_ROWS = """
 INSERT INTO everything (small, normal, big, money_like, exact, single, double, label, code, body, flag,
-    day, moment, stamp, stamp_tz, ident, doc, docb, raw, numbers, words, feeling)
+    day, moment, stamp, stamp_tz, ident, doc, docb, raw, numbers, words, feeling, moment_tz, span)
 VALUES
     (-32768, -2147483648, -9223372036854775808, -9999999999.99, 3.14159265358979323846264338327950288419716939,
      -3.4e38, -1.7976931348623157e308, %s, 'abc', %s, true,
      '0001-01-01', '00:00:00', '1970-01-01 00:00:00', '1970-01-01 00:00:00+00',
      '00000000-0000-0000-0000-000000000000', '{"a": [1, 2, {"b": null}]}', '{"z": 1, "a": "x\\"y"}',
-     '\\x00ff10', '{1,NULL,3}', '{"a b","c,d","e\\"f",NULL}', 'happy, really'),
+     '\\x00ff10', '{1,NULL,3}', '{"a b","c,d","e\\"f",NULL}', 'happy, really',
+     '00:00:00-15:59', '-178000000 years -1 mons -0.000001 seconds'),
     (32767, 2147483647, 9223372036854775807, 9999999999.99, 0.000000000000000000001,
      1.5, 0.1, %s, 'x', %s, false,
      '9999-12-31', '23:59:59.999999', '2024-02-29 12:34:56.789012', '2024-02-29 23:59:59.123456-05:30',
-     'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '[]', '{}', '\\x', '{}', '{}', 'sad')
+     'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '[]', '{}', '\\x', '{}', '{}', 'sad',
+     '24:00:00+15:59', '1 year 2 mons -3 days 04:05:06.789012')
 """
 
 

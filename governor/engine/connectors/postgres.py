@@ -10,6 +10,12 @@ cost of a plain COPY pipe), so no value passes through Python one at a time:
 
 In PostgreSQL's CSV, NULL is an unquoted empty field and an empty string is ``""``, which is
 exactly how Arrow writes them and how the reader below is told to read them.
+
+Values PostgreSQL holds and the canonical types cannot (``infinity``, dates outside years 1 to
+9999, BC ones included, time ``24:00:00``, numeric ``NaN``) would fail Arrow's parse halfway
+through a table. Columns holding any are found once per table, when the plan asks for its Arrow
+schema, and read as PostgreSQL's text instead (see ``arrow_schema``); every other column, and every
+batch, goes the plain way.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from psycopg.copy import QueuedLibpqWriter
+from sqlalchemy.dialects import postgresql
 
 from governor.engine.connectors.prefetch import prefetch
-from governor.engine.connectors.sql import SqlAlchemyConnector, describe, where_clause
+from governor.engine.connectors.sql import SqlAlchemyConnector, TableKey, describe, where_clause
+from governor.engine.connectors.urls import first_line
 from governor.engine.errors import SchemaError
 
 # Session settings that fix the text form of values whatever the server's defaults are.
@@ -48,8 +56,43 @@ class PostgresConnector(SqlAlchemyConnector):
     def __init__(self, url: str) -> None:
         super().__init__(url, sa.create_engine(url))
         self._owned_sequences: list[tuple[str, sa.Column]] = []
+        self._out_of_range: dict[TableKey, dict[str, bool]] = {}
 
     # Reading
+
+    def arrow_schema(self, table: sa.Table) -> pa.Schema:
+        """The canonical types, but text for columns holding values those cannot (see ``_out_of_range_check``).
+
+        PostgreSQL parses its own text back exactly, so a PG -> PG copy keeps ``infinity`` and BC
+        dates as they are. Other databases receive the text too: SQLite stores it as it is, MySQL
+        and MariaDB refuse it, naming the column. Transformers see such a column as a string
+        column, at plan time already. Looking costs one scan of the table for all its columns of
+        these types, once per table (subset projections ask again for fewer columns).
+        """
+        schema = super().arrow_schema(table)
+        key = self._key(table)
+        known = self._out_of_range.setdefault(key, {})
+        checks = {
+            field.name: check
+            for field in schema
+            if field.name not in known and (check := _out_of_range_check(self._quote(field.name), field.type))
+        }
+        if checks:
+            found = ", ".join(f"bool_or({check})" for check in checks.values())
+            try:
+                with self._read_connection() as conn:
+                    row = (
+                        conn.execution_options(no_parameters=True)
+                        .exec_driver_sql(f"SELECT {found} FROM {self._qualified(table)}")
+                        .one()
+                    )
+            except (sa.exc.DBAPIError, *self._driver_errors) as exc:
+                raise SchemaError(f"cannot read table {describe(key)}: {first_line(exc)}") from None
+            known.update((name, bool(value)) for name, value in zip(checks, row, strict=True))
+        for i, field in enumerate(schema):
+            if known.get(field.name):
+                schema = schema.set(i, field.with_type(pa.string()))
+        return schema
 
     def _begin_read(self, conn: sa.Connection) -> None:
         for setting in _READ_SETTINGS:
@@ -120,7 +163,10 @@ class PostgresConnector(SqlAlchemyConnector):
                     raise SchemaError(
                         f"table {describe(self._key(target))} in the target has no column {', '.join(missing)}"
                     )
-                columns = ", ".join(self._quote(name) for name in first.schema.names)
+                # PostgreSQL computes generated columns itself and refuses values for them.
+                generated = {column.name for column in target.columns if column.computed is not None}
+                names = [name for name in first.schema.names if name not in generated]
+                columns = ", ".join(self._quote(name) for name in names)
                 statement = f"COPY {self._qualified(target)} ({columns}) FROM STDIN (FORMAT csv)"
                 driver: psycopg.Connection = conn.connection.driver_connection  # type: ignore[assignment]
                 with driver.cursor() as cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
@@ -128,7 +174,7 @@ class PostgresConnector(SqlAlchemyConnector):
                     # loading while the next batch is read and transformed.
                     for batch in _chain(first, batches):
                         if batch.num_rows:
-                            copy.write(_to_csv(batch))
+                            copy.write(_to_csv(batch.select(names) if generated else batch))
                             written += batch.num_rows
             self._after_load(conn, target)
         return written
@@ -155,6 +201,8 @@ class PostgresConnector(SqlAlchemyConnector):
         self._owned_sequences = []
         for copy in copies:
             for column in copy.columns:
+                if isinstance(column.type, postgresql.DOMAIN):
+                    _creatable(column.type)
                 default = column.server_default
                 match = _NEXTVAL.match(str(default.arg)) if isinstance(default, sa.DefaultClause) else None
                 if match:
@@ -188,6 +236,19 @@ class PostgresConnector(SqlAlchemyConnector):
         conn.exec_driver_sql(f"TRUNCATE {', '.join(self._qualified(table) for table in tables)}")
 
 
+def _creatable(domain: postgresql.DOMAIN) -> None:
+    """Let a reflected domain be created (if missing) with the tables using it, before them.
+
+    Reflection marks it not to be created and keeps its default as SQL text, which creation
+    would otherwise quote as a string. SQLAlchemy reflects one CHECK constraint per domain (the
+    first by name): the target's domain gets that one. Its columns come out NOT NULL when the
+    domain is (reflection merges the two), which holds the same rows.
+    """
+    domain.create_type = True
+    if isinstance(domain.default, str):
+        domain.default = sa.text(domain.default)
+
+
 class _CopyStream(io.RawIOBase):
     """A readable file over the rows of a ``COPY ... TO STDOUT``, for Arrow's CSV reader.
 
@@ -214,6 +275,21 @@ class _CopyStream(io.RawIOBase):
         target[:size] = pending[:size]
         del pending[:size]
         return size
+
+
+def _out_of_range_check(column: str, data_type: pa.DataType) -> str | None:
+    """SQL true where the column holds a value its canonical type cannot parse; None if it never can.
+
+    The date bounds are Arrow's CSV parser's (four-digit years); infinities fall outside them.
+    PostgreSQL's numerics with a precision hold no infinities, only NaN.
+    """
+    if pa.types.is_date(data_type) or pa.types.is_timestamp(data_type):
+        return f"NOT ({column} >= '0001-01-01' AND {column} < '10000-01-01')"
+    if pa.types.is_time(data_type):
+        return f"{column} = '24:00:00'"
+    if pa.types.is_decimal(data_type):
+        return f"{column} = 'NaN'"
+    return None
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -344,12 +344,18 @@ class SqlAlchemyConnector(Connector):
         return scratch
 
     def _adapt(self, copy: sa.Table, source: sa.Table) -> None:
-        """Types, defaults, checks and index names of another dialect, made into this one's."""
+        """Types, defaults, checks and index names of another dialect, made into this one's.
+
+        Generated columns become plain ones holding the values read: their expressions are in
+        the other dialect's SQL.
+        """
         source_dialect = source.info.get("dialect", "")
         for column, original in zip(copy.columns, source.columns, strict=True):
             column.type = target_type(original.type, source_dialect, self.engine.dialect)
             column.server_default = None
             column.identity = None
+            if column.computed is not None:
+                column.computed = column.server_onupdate = None
         for constraint in [c for c in copy.constraints if isinstance(c, sa.CheckConstraint)]:
             copy.constraints.discard(constraint)
         if source_dialect in MYSQL_DIALECTS:

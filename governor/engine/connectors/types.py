@@ -32,14 +32,16 @@ bit(n)                                           int64
 
 NULL is allowed everywhere. Carrying PostgreSQL's own text form for the types Arrow has no
 equivalent of means PostgreSQL -> PostgreSQL copies them exactly, and other databases still
-receive a readable value.
+receive a readable value. A PostgreSQL domain has the type of its base type. A PostgreSQL
+column holding values its type's Arrow type cannot (``infinity``, BC dates, time ``24:00:00``,
+numeric ``NaN``) is read as string instead, by the PostgreSQL connector.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import mysql, postgresql
 
 MAX_DECIMAL128_PRECISION = 38
 MYSQL_DIALECTS = ("mysql", "mariadb")
@@ -47,6 +49,8 @@ MYSQL_DIALECTS = ("mysql", "mariadb")
 
 def arrow_type(sql_type: sa.types.TypeEngine, dialect: str) -> pa.DataType:
     """The canonical Arrow type of a reflected column type of the given dialect."""
+    if isinstance(sql_type, postgresql.DOMAIN):
+        return arrow_type(sql_type.data_type, dialect)
     if dialect in MYSQL_DIALECTS:
         special = _mysql_arrow_type(sql_type)
         if special is not None:
@@ -146,8 +150,11 @@ def target_type(sql_type: sa.types.TypeEngine, source_dialect: str, target: sa.e
     The generic form keeps lengths and precisions; where the target cannot render it (a
     PostgreSQL array in SQLite, say), or where it cannot hold the canonical values (MySQL's
     tinyint(1) booleans, unsigned integers, UTC timestamps), the column falls back to the type
-    its canonical Arrow values bind as.
+    its canonical Arrow values bind as. A PostgreSQL domain becomes its base type there: its
+    checks are PostgreSQL's SQL.
     """
+    if isinstance(sql_type, postgresql.DOMAIN):
+        return target_type(sql_type.data_type, source_dialect, target)
     canonical = arrow_type(sql_type, source_dialect)
     if pa.types.is_float32(canonical):
         return sa.REAL()  # MySQL's FLOAT is generically a Float, which databases make a double
@@ -162,12 +169,16 @@ def target_type(sql_type: sa.types.TypeEngine, source_dialect: str, target: sa.e
 
 
 def _portable(generic: sa.types.TypeEngine, sql_type: sa.types.TypeEngine) -> sa.types.TypeEngine:
-    """Enums, sets, uuids and JSON as the text every database can hold them in."""
+    """Enums, sets, uuids, JSON, intervals and zoned times as the text every database can hold them in.
+
+    Intervals and zoned times are read as PostgreSQL's text ('1 year 2 mons', '12:00:00+05:30'),
+    which the date and time types other databases render them as would refuse or cut.
+    """
     if isinstance(sql_type, mysql.SET):
         return sa.String(len(",".join(sql_type.values)) or 1)
     if isinstance(generic, sa.Enum):
         return sa.String(max((len(label) for label in generic.enums), default=1))
-    if isinstance(generic, sa.Uuid | sa.JSON):
+    if isinstance(generic, sa.Uuid | sa.JSON | sa.Interval) or (isinstance(generic, sa.Time) and generic.timezone):
         return sa.Text()
     return generic
 
