@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from governor.engine.errors import ConfigError, RunStopped, SchemaError
-from governor.engine.runner import run_workflow
+from governor.engine.runner import RunEvent, run_workflow
 
 UrlPair = tuple[str, str]
 
@@ -256,3 +256,27 @@ def test_a_failed_run_reports_what_it_loaded(sqlite_url_factory: Callable[[], st
     assert report["main.customers"].rows_written == 300
     assert report["main.employees"].rows_written == 60
     assert report["main.orders"].rows_written == 0 and report["main.orders"].rows_read >= 1400
+
+
+def test_a_postgresql_source_is_read_as_of_one_moment(pg_url_factory: Callable[[], str]) -> None:
+    """Rows written to the source while a run reads it are not half seen: orders added (with their
+    new customer) after the customers were copied would otherwise point at nothing in the target."""
+    source, target = pg_url_factory(), pg_url_factory()
+    build_shop(source)
+    writer = sa.create_engine(source)
+    written: list[str] = []
+
+    def write_while_reading(event: RunEvent) -> None:
+        if event.kind == "table_finished" and event.table == "public.customers":
+            with writer.begin() as conn:
+                conn.execute(sa.text("INSERT INTO customers (id, name, email) VALUES (9999, 'New', 'new@x.org')"))
+                conn.execute(sa.text("INSERT INTO orders (id, customer_id, amount) VALUES (99999, 9999, 1)"))
+            written.append(event.table)
+
+    try:
+        run_workflow("default_config: {mode: KEEP}\n", source, target, on_event=write_while_reading)
+    finally:
+        writer.dispose()
+    assert written == ["public.customers"]
+    copied = dump(target)
+    assert 99999 not in {row[0] for row in copied["orders"]} and len(copied["orders"]) == 2000

@@ -16,12 +16,20 @@ Values PostgreSQL holds and the canonical types cannot (``infinity``, dates outs
 through a table. Columns holding any are found once per table, when the plan asks for its Arrow
 schema, and read as PostgreSQL's text instead (see ``arrow_schema``); every other column, and every
 batch, goes the plain way.
+
+A source is read as of one moment: the first read exports a snapshot from a REPEATABLE READ
+transaction held open for the connector's life (as ``pg_dump`` does), and every later statement
+(counts, subset key reads, table reads, also in the prefetch thread) imports it. Rows written to
+the source during a run can then neither leave a foreign key dangling between the rows chosen
+and the rows loaded, nor make two tables disagree. A server that cannot export snapshots (a hot
+standby before PostgreSQL 10, say) is read statement by statement, as before.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -56,6 +64,10 @@ class PostgresConnector(SqlAlchemyConnector):
     def __init__(self, url: str) -> None:
         super().__init__(url, sa.create_engine(url))
         self._owned_sequences: list[tuple[str, sa.Column]] = []
+        self._snapshot_lock = threading.Lock()
+        self._snapshot_holder: sa.Connection | None = None
+        self._snapshot: str | None = None
+        self._snapshot_tried = False
         self._out_of_range: dict[TableKey, dict[str, bool]] = {}
 
     # Reading
@@ -95,8 +107,32 @@ class PostgresConnector(SqlAlchemyConnector):
         return schema
 
     def _begin_read(self, conn: sa.Connection) -> None:
+        snapshot = self._run_snapshot()
+        if snapshot is not None:
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         for setting in _READ_SETTINGS:
             conn.exec_driver_sql(setting)
+
+    def _run_snapshot(self) -> str | None:
+        """The snapshot every read of this connector sees, exported at the first read."""
+        with self._snapshot_lock:
+            if not self._snapshot_tried:
+                self._snapshot_tried = True
+                holder = self._read_engine.connect()
+                try:
+                    holder.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    self._snapshot = holder.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+                    self._snapshot_holder = holder
+                except sa.exc.DBAPIError:
+                    holder.close()
+            return self._snapshot
+
+    def close(self) -> None:
+        if self._snapshot_holder is not None:
+            self._snapshot_holder.close()
+            self._snapshot_holder = None
+        super().close()
 
     def read(self, table: sa.Table, batch_size: int, where: str | None = None) -> Iterator[pa.RecordBatch]:
         schema = self.arrow_schema(table)
