@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from governor.engine.config import Mode, SafetyMode, SchemaCreationMode, TableTruncationMode, parse_config
@@ -137,3 +139,12 @@ def test_a_filter_on_a_generated_table_is_refused_not_ignored() -> None:
     assert problems_of(text) == ["tables[0].filter: a GENERATION table copies no source rows to filter"]
     masked = text.replace("filter:", "mode: MASKING, filter:")
     assert parse_config(masked).tables[0].filter == "id > 3"
+
+
+def test_the_readme_config_example_parses() -> None:
+    """The config a reader copies from the README is one the engine takes."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("## Workflow configs", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse_config(example)
+    assert [table.mode for table in config.tables] == [Mode.MASKING, Mode.GENERATION]
+    assert config.metadata.tables and config.scripts.after == ["ANALYZE"]
