@@ -227,7 +227,7 @@ def test_format_preserving_hashing_keeps_each_character_class(people: dict[str, 
                 elif a.isascii() and a.islower():
                     assert b.islower() and b.isascii() and b != a
                 else:
-                    assert b == a  # punctuation, spaces, '@', '.', non-ASCII
+                    assert b == a  # punctuation, spaces, '@', '.' (non-ASCII: test_transformers_unicode.py)
     # Masked emails are unrelated to one another, not just to their originals.
     assert not (set(original) & set(masked)) - {None}
 

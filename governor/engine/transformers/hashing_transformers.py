@@ -6,13 +6,17 @@ in the columns referencing it maps the same way everywhere.
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+import unicodedata
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from governor.engine.hashing import (
+    derive,
     hash_array,
     mix64,
     positions_in_runs,
@@ -54,19 +58,143 @@ def _replacement_table() -> np.ndarray:
 _REPLACEMENT = _replacement_table()
 
 
-def random_bytes(hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """One pseudo-random byte per data byte of a string array, from each value's hash.
+def random_units(hashes: np.ndarray, offsets: np.ndarray, unit: type[np.unsignedinteger] = np.uint8) -> np.ndarray:
+    """``offsets[i + 1] - offsets[i]`` pseudo-random ``unit`` integers for value i, from its hash.
 
-    Mixing works on 64-bit words, eight bytes at a time: ceil(length / 8) words per value.
+    Mixing works on 64-bit words, each cut into 8 / size-of-unit units: so 8 bytes, or 2 uint32, per word.
     """
+    per_word = 8 // np.dtype(unit).itemsize
     lengths = np.diff(offsets)
-    word_counts = (lengths + 7) >> 3
+    word_counts = (lengths + per_word - 1) // per_word
     word_index = positions_in_runs(word_counts)
     with np.errstate(over="ignore"):
         words = mix64(np.repeat(hashes, word_counts) ^ (word_index.astype(np.uint64) * _GOLDEN))
     word_offsets = np.concatenate(([0], np.cumsum(word_counts)))
-    shift = np.repeat(8 * word_offsets[:-1] - offsets[:-1], lengths)
-    return words.view(np.uint8)[np.arange(int(offsets[-1]), dtype=np.int64) + shift]
+    shift = np.repeat(per_word * word_offsets[:-1] - offsets[:-1], lengths)
+    return words.view(unit)[np.arange(int(offsets[-1]), dtype=np.int64) + shift]
+
+
+def random_bytes(hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """One pseudo-random byte per data byte of a string array, from each value's hash."""
+    return random_units(hashes, offsets)
+
+
+# Unicode assigns letters and digits only below plane 4; code points past it are never replaced.
+_CODE_POINT_LIMIT = 0x40000
+
+# Blocks whose letters map among themselves. Any other letter stays within its aligned window of
+# 128 code points, which is one block or part of one for nearly every script. Neither ever spans
+# two UTF-8 lengths: a replacement keeps its character's byte length, so it is written back in place.
+_BLOCKS = (
+    (0x0080, 0x0180),  # Latin-1 Supplement and Latin Extended-A
+    (0x0370, 0x0400),  # Greek and Coptic
+    (0x0400, 0x0500),  # Cyrillic
+    (0x0590, 0x0600),  # Hebrew
+    (0x0600, 0x0700),  # Arabic
+    (0x3040, 0x30A0),  # Hiragana
+    (0x30A0, 0x3100),  # Katakana
+    (0x4E00, 0xA000),  # CJK Unified Ideographs
+    (0xAC00, 0xD7A4),  # Hangul Syllables
+)
+
+_CODE_POINT_STREAM = stream_key(0, "format_preserving_hashing:code_points")
+
+
+class _CodePointClasses(NamedTuple):
+    """Every code point below the limit in one class, each class laid out twice in a row in ``cycles``.
+
+    Indexed by code point: its ``position`` in the first copy of its class and the class's
+    ``size``; the code point k places further on is ``cycles[position + k]`` for any k below
+    ``size``, with no wrapping to compute. Code points that are kept are classes of their own.
+    """
+
+    cycles: np.ndarray
+    position: np.ndarray
+    size: np.ndarray
+
+
+@functools.cache
+def _code_point_classes() -> _CodePointClasses:
+    """Letters by block (or window) and by upper case, lower case or other letter; digits by their set of ten.
+
+    Built on first use from ``unicodedata`` (about 0.1 s once per process), so that all-ASCII runs
+    never pay for it.
+    """
+    code_points = np.arange(_CODE_POINT_LIMIT)
+    categories = np.array(list(map(unicodedata.category, map(chr, code_points.tolist()))))
+    blocks = code_points >> 7
+    for index, (start, end) in enumerate(_BLOCKS):
+        blocks[start:end] = (_CODE_POINT_LIMIT >> 7) + index
+    case = np.select([categories == "Lu", categories == "Ll", np.char.startswith(categories, "L")], [0, 1, 2], -1)
+    keys = np.where(case >= 0, blocks << 2 | case, -1)
+    digits = np.flatnonzero(categories == "Nd")
+    keys[digits] = (digits - [unicodedata.decimal(chr(digit)) for digit in digits]) << 2 | 3
+    keys[:0x80] = -1  # ASCII goes through the byte table
+    keys = np.where(keys >= 0, keys, -1 - code_points)
+    order = np.argsort(keys, kind="stable")
+    _, starts, sizes = np.unique(keys[order], return_index=True, return_counts=True)
+    rank = positions_in_runs(2 * sizes)
+    cycles = order[np.repeat(starts, 2 * sizes) + rank % np.repeat(sizes, 2 * sizes)]
+    position = np.empty(_CODE_POINT_LIMIT, dtype=np.int32)
+    position[order] = 2 * np.repeat(starts, sizes) + positions_in_runs(sizes)
+    size = np.empty(_CODE_POINT_LIMIT, dtype=np.int32)
+    size[order] = np.repeat(sizes, sizes)
+    return _CodePointClasses(cycles.astype(np.uint32), position, size)
+
+
+def _replace_non_ascii(output: np.ndarray, offsets: np.ndarray, hashes: np.ndarray) -> None:
+    """Replace, in place, the non-ASCII letters and digits of UTF-8 ``output`` by others of their class.
+
+    Only the values holding a non-ASCII character are decoded, in one call, into code points; each
+    letter or digit moves by 1 + (a random below its class size - 1) within its class, as ASCII
+    does in the byte table, so it differs from the original unless its class has a single member.
+    """
+    strings = strings_from_buffers(offsets, output)
+    rows = np.logical_not(pc.string_is_ascii(strings).to_numpy(zero_copy_only=False))
+    selected = strings.filter(rows)
+    characters = pc.utf8_length(selected).to_numpy(zero_copy_only=False).astype(np.int64)
+    text = string_buffers(selected)[1].tobytes().decode("utf-8")
+    code_points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    character_offsets = np.concatenate(([0], np.cumsum(characters)))
+    randoms = random_units(derive(hashes[rows], _CODE_POINT_STREAM), character_offsets, np.uint32)
+    classes = _code_point_classes()
+    looked_up = np.minimum(code_points, _CODE_POINT_LIMIT - 1)
+    steps = 1 + ((randoms.astype(np.int64) * (classes.size[looked_up] - 1)) >> 32)  # multiply-shift, as in below()
+    moved = classes.cycles[classes.position[looked_up] + steps]
+    replaced = np.where(code_points < _CODE_POINT_LIMIT, moved, code_points)
+    output[np.repeat(rows, np.diff(offsets))] = np.frombuffer(
+        replaced.tobytes().decode("utf-32-le").encode("utf-8"), dtype=np.uint8
+    )
+
+
+def scramble_text(hashes: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """UTF-8 ``data`` with every letter and digit replaced by another of its class, from each value's hash.
+
+    All-ASCII batches, the common case, cost one table lookup per byte; only the values holding
+    other characters take the slower path through code points.
+    """
+    output = _REPLACEMENT[(data.astype(np.int32) << 8) | random_bytes(hashes, offsets)]
+    if not _is_ascii(data):
+        _replace_non_ascii(output, offsets, hashes)
+    return output
+
+
+def _is_ascii(data: np.ndarray) -> bool:
+    return not data.size or int(data.max()) < 0x80
+
+
+def _character_positions(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per byte, the index of its character in its value; per value, its length in characters.
+
+    Characters are counted by their UTF-8 lead bytes, so that a filter never splits one; in ASCII
+    they are the bytes, and counting is skipped.
+    """
+    lengths = np.diff(offsets)
+    if _is_ascii(data):
+        return positions_in_runs(lengths), lengths
+    counted = np.cumsum((data & 0xC0) != 0x80)
+    before = np.concatenate(([0], counted))[offsets]
+    return counted - 1 - np.repeat(before[:-1], lengths), np.diff(before)
 
 
 class PositionFilter(BaseModel):
@@ -84,11 +212,19 @@ class FormatPreservingParams(BaseModel):
 
 @register
 class FormatPreservingHashing(Transformer):
-    """Replaces every digit by a digit and every letter by a letter of the same case; keeps the rest.
+    """Replaces every digit by a digit and every letter by a letter of the same case and script; keeps the rest.
 
     Each replaced character differs from the original one, so any value with at least one letter or
-    digit (in the filtered part) never maps to itself. Bytes outside ASCII letters and digits,
-    including every byte of a multi-byte UTF-8 character, are kept: length and punctuation stay.
+    digit (in the filtered part) never maps to itself, and no letter of any script survives in its
+    place. ASCII stays ASCII. Other letters stay upper case, lower case or caseless within their
+    block (Latin-1 Supplement with Latin Extended-A, Greek, Cyrillic, Hebrew, Arabic, Hiragana,
+    Katakana, Hangul syllables, CJK Unified Ideographs) or elsewhere within their aligned window of
+    128 code points, so that a masked name still reads as one of its language; digits stay within
+    their set of ten (Arabic-Indic, fullwidth, ...). Letters alone in their class, a handful of
+    obscure ones such as U+2183, are kept. Combining marks (accents written apart, Indic vowel
+    signs), punctuation, spaces, symbols and emoji are kept: they carry little of the value, and
+    marks stay attached to a replaced letter. Lengths in characters and in UTF-8 bytes both stay.
+    The filter counts characters.
     """
 
     name = "format_preserving_hashing"
@@ -108,16 +244,14 @@ class FormatPreservingHashing(Transformer):
 
     def _hash(self, column: pa.Array) -> pa.Array:
         offsets, data = string_buffers(column)
-        randoms = random_bytes(hash_array(column, self.context.seed), offsets)
-        output = _REPLACEMENT[(data.astype(np.int32) << 8) | randoms]
+        output = scramble_text(hash_array(column, self.context.seed), offsets, data)
         position_filter: PositionFilter | None = self.params.filter
         if position_filter is not None:
-            lengths = np.diff(offsets)
-            positions = positions_in_runs(lengths)
+            positions, characters = _character_positions(offsets, data)
             if position_filter.type == "first":
                 hashed = positions < position_filter.n
             else:
-                hashed = positions >= np.repeat(lengths, lengths) - position_filter.n
+                hashed = positions >= np.repeat(characters, np.diff(offsets)) - position_filter.n
             output = np.where(hashed, output, data)
         return strings_from_buffers(offsets, output, like=column)
 
