@@ -242,6 +242,7 @@ def _instantiate(
             unique=c.name in unique,
             nullable=bool(c.nullable),
             default=server_default_sql(c),
+            sql_type=c.type,
         )
         for c in plan.table.columns
     }
@@ -310,6 +311,7 @@ def _propagate_keys(
                                 type=child_type,
                                 unique=child_column in schema.unique_columns(ref.table),
                                 nullable=bool(plan.table.columns[child_column].nullable),
+                                sql_type=plan.table.columns[child_column].type,
                             ),
                         ),
                     ),

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
+from governor.engine.errors import SchemaError
 from governor.engine.hashing import (
     derive,
     hash_array,
@@ -31,11 +32,12 @@ from governor.engine.transformers.arrays import (
     is_integer,
     is_small_decimal,
     is_text,
+    join,
     require_columns,
     strings_from_buffers,
     strings_from_matrix,
 )
-from governor.engine.transformers.base import TransformContext, Transformer
+from governor.engine.transformers.base import ColumnContext, TransformContext, Transformer
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -351,6 +353,48 @@ def _base62_tokens(hashes: np.ndarray) -> np.ndarray:
     return digits
 
 
+# Decimal text without the trailing zeros of its fraction: "1.50" and "1.5" are one number, mapped alike.
+_DECIMAL_PARTS = r"^(?P<sign>[+-]?)(?P<whole>[0-9]*)(?:\.(?P<fraction>[0-9]*?)0*)?$"
+_DECIMAL_DIGITS = 18
+# Numbers of k digits not ending in 0, as indices 9 * (u // 10) + u % 10 - 1: [9 * 10**(k - 2), 9 * 10**(k - 1)).
+_NOT_ENDING_IN_ZERO = [9 * 10**p for p in range(_DECIMAL_DIGITS)]
+
+
+def _derange_decimal_text(column: pa.Array, spec: ColumnContext, seed: int) -> pa.Array:
+    """Decimal text keeps its sign, digit count and decimals, so it fits the column that held it.
+
+    A fraction's last digit must stay non-zero, or "2.30" would be 2.3, which a value of one decimal
+    may map to: fractions are deranged among the numbers of their digit count that do not end in 0.
+    """
+    parts = pc.extract_regex(column, _DECIMAL_PARTS)
+    fraction = pc.struct_field(parts, "fraction")
+    try:
+        if parts.null_count != column.null_count:
+            raise pa.ArrowInvalid("not decimal digits")
+        unscaled = pc.cast(join(pc.struct_field(parts, "whole"), fraction), pa.uint64()).fill_null(0)
+        unscaled = unscaled.to_numpy(zero_copy_only=False)
+        if (unscaled >= np.uint64(10**_DECIMAL_DIGITS)).any():
+            raise pa.ArrowInvalid("too many digits")
+    except pa.ArrowInvalid:
+        raise SchemaError(
+            f"unique_hashing maps numbers of up to {_DECIMAL_DIGITS} digits; column {spec.name!r} holds another value"
+        ) from None
+    scale = pc.utf8_length(fraction).fill_null(0).to_numpy(zero_copy_only=False)
+    fractional = scale > 0
+    mapped = derange_magnitudes(unscaled, seed, [1, *_BOUNDARIES])
+    ending = unscaled[fractional] % np.uint64(10)
+    index = unscaled[fractional] // np.uint64(10) * np.uint64(9) + ending - np.uint64(1)
+    index = derange_magnitudes(index, seed, _NOT_ENDING_IN_ZERO)
+    mapped[fractional] = index // np.uint64(9) * np.uint64(10) + index % np.uint64(9) + np.uint64(1)
+    power = np.power(np.uint64(10), scale.astype(np.uint64))
+    mask = column.is_null().to_numpy(zero_copy_only=False)
+    whole = pc.cast(pa.array(mapped // power, mask=mask), pa.string())
+    decimals = pc.utf8_slice_codeunits(pc.cast(pa.array(mapped % power + power), pa.string()), 1)
+    text = pc.if_else(pa.array(fractional), join(whole, ".", decimals), whole)
+    signs = pc.if_else(pc.equal(pc.struct_field(parts, "sign"), "-"), "-", "")
+    return as_column_type(join(signs, text), spec.type)
+
+
 def _unique_kind(kind: pa.DataType) -> bool:
     return is_integer(kind) or is_text(kind) or pa.types.is_binary(kind) or is_small_decimal(kind)
 
@@ -359,10 +403,10 @@ def _unique_kind(kind: pa.DataType) -> bool:
 class UniqueHashing(Transformer):
     """Maps distinct values to distinct values, so unique and key columns stay unique.
 
-    Integers and decimals (up to 18 digits) go through a keyed bijection that keeps sign and size
-    class and has no fixed points. Text becomes an 11-character base-62 token of a 64-bit keyed
-    hash, binary the hash's 8 bytes: distinct in practice (a collision among a million values has
-    a probability near 3e-8).
+    Integers and decimals (up to 18 digits, SQL numerics read as decimal text included) go through a
+    keyed bijection that keeps sign and size class and has no fixed points. Text becomes an
+    11-character base-62 token of a 64-bit keyed hash, binary the hash's 8 bytes: distinct in
+    practice (a collision among a million values has a probability near 3e-8).
     """
 
     name = "unique_hashing"
@@ -373,10 +417,12 @@ class UniqueHashing(Transformer):
         require_columns(self.name, context, _unique_kind, "integer, decimal (up to 18 digits), text or binary")
 
     def apply(self, columns: list[pa.Array]) -> list[pa.Array]:
-        return [self._map(column, spec.type) for column, spec in zip(columns, self.context.columns, strict=True)]
+        return [self._map(column, spec) for column, spec in zip(columns, self.context.columns, strict=True)]
 
-    def _map(self, column: pa.Array, kind: pa.DataType) -> pa.Array:
-        seed = self.context.seed
+    def _map(self, column: pa.Array, spec: ColumnContext) -> pa.Array:
+        seed, kind = self.context.seed, spec.type
+        if spec.decimal_text:
+            return _derange_decimal_text(column, spec, seed)
         if is_text(kind):
             tokens = strings_from_matrix(_base62_tokens(hash_array(column, seed)), like=column)
             return as_column_type(tokens, kind)
