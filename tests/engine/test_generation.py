@@ -6,11 +6,14 @@ import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 from governor.demo import build_demo_database
 from governor.engine.errors import ConfigError
+from governor.engine.generation.values import ScrambledText
 from governor.engine.runner import RunReport, run_workflow
 from tests.servers import PostgresServer
 
@@ -269,3 +272,13 @@ def test_generation_settings_errors_name_their_path(databases: Databases, demo: 
     with pytest.raises(ConfigError) as caught:
         run_workflow(config, demo, databases.new())
     assert problem in str(caught.value)
+
+
+def test_scrambled_text_replaces_letters_of_any_script() -> None:
+    """Generated text drawn from source values must not carry them through, Cyrillic or Chinese ones neither."""
+    sample = pa.array(["Иван Петров", "张伟", "José Ñúñez", "SKU-0012"])
+    drawn = ScrambledText(sample).draw(np.arange(1, 2001, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    values = drawn.to_pylist()
+    assert not set(values) & set(sample.to_pylist())
+    assert {len(value) for value in values} == {len(value) for value in sample.to_pylist()}
+    assert all(value[3] == "-" for value in values if value.isascii())

@@ -24,7 +24,7 @@ from governor.engine.transformers.arrays import (
     strings_from_matrix,
 )
 from governor.engine.transformers.generators import uuid_bytes, uuid_text
-from governor.engine.transformers.hashing_transformers import _REPLACEMENT, random_bytes
+from governor.engine.transformers.hashing_transformers import random_bytes, scramble_text
 from governor.engine.transformers.reference_data import take
 
 _DAY_US = 86_400_000_000
@@ -163,8 +163,9 @@ class Quantiles(Values):
 class ScrambledText(Values):
     """A sampled source value with every letter and digit replaced by another of its class.
 
-    Lengths, punctuation, spaces and the shape of codes (``SKU-0000123``) follow the source; no
-    source value comes through unchanged except by chance in very short strings.
+    Lengths, punctuation, spaces and the shape of codes (``SKU-0000123``) follow the source, in any
+    script (as ``format_preserving_hashing`` does); no source value comes through unchanged except
+    by chance in very short strings.
     """
 
     def __init__(self, sample: pa.Array) -> None:
@@ -173,8 +174,7 @@ class ScrambledText(Values):
     def draw(self, hashes: np.ndarray) -> pa.Array:
         chosen = take(self.sample, below(hashes, len(self.sample)))
         offsets, data = string_buffers(chosen)
-        output = _REPLACEMENT[(data.astype(np.int32) << 8) | random_bytes(hashes, offsets)]
-        return strings_from_buffers(offsets, output)
+        return strings_from_buffers(offsets, scramble_text(hashes, offsets, data))
 
 
 class SampledValues(Values):
