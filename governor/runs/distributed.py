@@ -69,7 +69,7 @@ DEFAULT_GROUP = "default"
 # refuses channel names of 64 bytes or more: longer worker groups get a shortened, hashed queue.
 _MAX_QUEUE_BYTES = 40
 # Any constant: one reaper at a time per metadata database.
-_REAPER_LOCK_ID = 0x60BE_4A0C
+REAPER_LOCK_ID = 0x60BE_4A0C
 # Jobs that wait for a target (Procrastinate's lock) are looked for this often, as their release
 # sends no notification; new jobs are heard of at once (LISTEN/NOTIFY).
 FETCH_POLL_SECONDS = 0.5
@@ -258,7 +258,7 @@ def _fail_runs_without_job(session: Session) -> None:
 def reap(store: Store, timing: Timing) -> None:
     """One pass of the dead-worker detection, in one transaction, by one process at a time."""
     with store.session() as session:
-        if not session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_REAPER_LOCK_ID))):
+        if not session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(REAPER_LOCK_ID))):
             return
         rows = _SQL.execute_query_all_with_connection(
             _driver_connection(session),
@@ -287,7 +287,7 @@ class DistributedExecutor(Executor):
     def start(self) -> None:
         """Queue the runs left QUEUED without a job (by a server with another executor), then reap."""
         with self._store.session() as session:
-            session.execute(sa.select(sa.func.pg_advisory_xact_lock(_REAPER_LOCK_ID)))
+            session.execute(sa.select(sa.func.pg_advisory_xact_lock(REAPER_LOCK_ID)))
             orphans = session.scalars(
                 sa.select(WorkflowRun.id)
                 .where(WorkflowRun.status == RunStatus.QUEUED, WorkflowRun.job_id.is_(None))

@@ -24,7 +24,7 @@ from governor.runs.service import Progress
 from governor.settings import Settings
 from governor.store.crypto import UndecryptableError, redact
 from governor.store.datasources import connection_url
-from governor.store.db import Store
+from governor.store.db import Store, stuck_transaction_seconds
 from governor.store.models import DataSource, RunStatus, WorkflowVersion
 
 logger = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def execute(
     default the run shows this process's host and pid.
     """
     configure_logging(settings)
-    store = Store(settings.effective_database_url)
+    store = Store(settings.effective_database_url, stuck_transaction_seconds(settings))
     job = _Job(store, run_id, worker_id, job_id)
     job.beat()  # the run shows its worker from the start
     done = threading.Event()

@@ -63,13 +63,29 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def stuck_transaction_seconds(settings: Settings) -> float:
+    """How long PostgreSQL lets a metadata transaction wait on its client before ending it.
+
+    Governor's transactions last milliseconds; one that waits longer belongs to a process that is
+    paused or cut off, and may hold what the others need: the reaper's lock, a run's row. Ending it
+    well within the dead-worker bound keeps a frozen worker from stalling everyone else's work.
+    """
+    return max(5.0, settings.worker_timeout / 4)
+
+
 class Store:
     """One metadata database; share one per process (it holds the connection pool)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, stuck_after: float | None = None) -> None:
         self.url = _engine_url(url)
+        postgres = self.url.get_backend_name() == "postgresql"
+        connect_args = (
+            {"options": f"-c idle_in_transaction_session_timeout={round(stuck_after * 1000)}"}
+            if postgres and stuck_after is not None
+            else {}
+        )
         try:
-            self.engine = sa.create_engine(self.url, pool_pre_ping=self.url.get_backend_name() != "sqlite")
+            self.engine = sa.create_engine(self.url, pool_pre_ping=postgres, connect_args=connect_args)
         except ImportError as exc:
             raise UnusableDatabaseUrl(
                 f"GOVERNOR_DATABASE_URL: no driver installed for {self.url.drivername!r} ({exc})"
@@ -111,6 +127,6 @@ def open_store(settings: Settings) -> Store:
     """The store of an installation, ready to use: home folder, encryption key, schema."""
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     ensure_secret_key(settings)
-    store = Store(settings.effective_database_url)
+    store = Store(settings.effective_database_url, stuck_transaction_seconds(settings))
     store.migrate()
     return store

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,10 @@ import yaml
 from governor.api.external import queue_run
 from governor.cli.main import COMMAND_MODULES
 from governor.runs import service
-from governor.runs.distributed import DistributedExecutor, Timing, queue_of, reap
+from governor.runs.distributed import REAPER_LOCK_ID, DistributedExecutor, Timing, queue_of, reap
 from governor.settings import Settings
 from governor.store.datasources import create_data_source
-from governor.store.db import Store
+from governor.store.db import Store, stuck_transaction_seconds
 from governor.store.errors import Conflict
 from governor.store.models import RunStatus
 from tests.distributed.conftest import GOVERNOR
@@ -287,3 +288,28 @@ def test_the_compose_file_parses_and_its_commands_and_variables_exist() -> None:
     for line in (ROOT / "Dockerfile").read_text().splitlines():
         if line.startswith("COPY "):
             assert all((ROOT / source).exists() for source in line.split()[1:-1]), line
+
+
+def test_a_frozen_process_holding_the_reaper_lock_does_not_stop_the_reaping(
+    settings: Settings, store: Store, workflows: Workflows
+) -> None:
+    """A worker paused (or cut off) in the middle of its own reaping pass holds the reaper's lock:
+    PostgreSQL ends its transaction after ``stuck_transaction_seconds``, and the others go on."""
+    quick = settings.model_copy(update={"worker_timeout": 5.0})
+    executor = DistributedExecutor(quick, store)
+    run_id = queue_run(store, executor, workflows.simple(), workflows.user_id).workflow_run_id
+    _take_jobs(store, [run_id], started=True)
+    frozen = Store(quick.effective_database_url, stuck_transaction_seconds(quick))
+    started = time.monotonic()
+    try:
+        with frozen.engine.connect() as connection:
+            assert connection.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(REAPER_LOCK_ID)))
+            while workflows.run(run_id).status != RunStatus.FAILED:
+                assert time.monotonic() - started < stuck_transaction_seconds(quick) + 10, "no reaping"
+                reap(store, Timing(quick.worker_timeout))
+                time.sleep(0.25)
+    except sa.exc.DBAPIError as exc:  # the frozen transaction's connection, ended by the server
+        assert "idle-in-transaction timeout" in str(exc)
+    finally:
+        frozen.dispose()
+    assert "was lost" in (workflows.run(run_id).error_message or "")
