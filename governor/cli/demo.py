@@ -122,7 +122,6 @@ def _start_server(settings: Settings) -> subprocess.Popen[bytes]:
         server = subprocess.Popen(
             [sys.executable, "-m", "governor", "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT
         )
-    console.print(f"server log: {_server_log(settings)}")
     return server
 
 
@@ -189,11 +188,14 @@ def demo(
     settings = load_settings(home=home, port=port)
     setup = prepare_demo(settings)
     base_url = f"http://{settings.host}:{settings.port}"
-    server = None if _healthy(base_url, setup.key) else _start_server(settings)
-    # Ctrl-C may come before the run is queued: then there is no run to report.
+    # Ctrl-C may come at any point: before the run is queued there is no run to report, and a
+    # server this command started is stopped whenever it comes.
+    server: subprocess.Popen[bytes] | None = None
     run: dict[str, Any] | None = None
     try:
-        if server is not None:
+        if not _healthy(base_url, setup.key):
+            server = _start_server(settings)
+            console.print(f"server log: {_server_log(settings)}")
             _wait_until_serving(server, settings, base_url, setup.key)
         client = ApiClient(base_url, setup.key)
         run = client.call("POST", f"/workflow/{setup.workflow_id}/run")
