@@ -39,7 +39,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -55,7 +54,7 @@ from sqlalchemy.orm import Session
 from governor.engine.config import parse_config
 from governor.engine.errors import ConfigError
 from governor.runs import service
-from governor.runs.executor import Executor
+from governor.runs.executor import Executor, engine_processes
 from governor.settings import Settings
 from governor.store.db import Store
 from governor.store.errors import Conflict
@@ -80,7 +79,6 @@ WATCH_SECONDS = 0.2
 SHUTDOWN_GRACE_SECONDS = 5.0
 # A queue worker that stopped by itself (its database went away) starts again after this.
 RESTART_SECONDS = 2.0
-_WORKER_MODULE = "governor.runs.worker"
 # Procrastinate's queries run on our own connections (inside our transactions) through this.
 _SQL = procrastinate.SyncPsycopgConnector()
 _JOBS = sa.table("procrastinate_jobs", sa.column("id"), sa.column("status"))
@@ -357,12 +355,7 @@ class _Runtime:
         self.concurrency = concurrency
         self.timing = Timing(settings.worker_timeout)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
-        self._processes = multiprocessing.get_context("forkserver")
-        self._processes.set_forkserver_preload([_WORKER_MODULE])
-
-    def start_engine_server(self) -> None:
-        """Start the fork server (it imports the engine) now rather than at the first run."""
-        forkserver.ensure_running()
+        self._processes = engine_processes()
 
     def beat(self) -> None:
         """Say this worker is alive (registering it again if a reaper forgot it)."""
@@ -550,7 +543,6 @@ def run_worker(settings: Settings, store: Store, groups: Sequence[str], concurre
     """Execute runs of the given worker groups until SIGINT or SIGTERM; returns the worker's id."""
     check_settings(settings)
     runtime = _Runtime(settings, store, groups, concurrency)
-    runtime.start_engine_server()
     logger.info(
         "Governor worker %s: worker groups %s, %s runs at once", runtime.worker_id, ", ".join(groups), concurrency
     )

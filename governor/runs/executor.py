@@ -7,9 +7,23 @@ call still finds the work to do in the store.
 
 from __future__ import annotations
 
+import multiprocessing
 from abc import ABC, abstractmethod
+from multiprocessing import forkserver
+from multiprocessing.context import ForkServerContext
 
 from sqlalchemy.orm import Session
+
+_ENGINE_MODULE = "governor.runs.worker"
+
+
+def engine_processes() -> ForkServerContext:
+    """Where both executors start a run's engine process: a fork server that has imported the
+    engine already, started now, so that every run (the first one too) costs a fork."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([_ENGINE_MODULE])
+    forkserver.ensure_running()
+    return context
 
 
 class Executor(ABC):

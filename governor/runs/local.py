@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import threading
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
 from governor.runs import service
-from governor.runs.executor import Executor
+from governor.runs.executor import Executor, engine_processes
 from governor.settings import Settings
 from governor.store.db import Store
 
@@ -33,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 SHUTDOWN_GRACE_SECONDS = 5.0
-_WORKER_MODULE = "governor.runs.worker"
 
 
 def _exit_reason(exitcode: int | None) -> str:
@@ -53,7 +51,7 @@ class LocalExecutor(Executor):
     def __init__(self, settings: Settings, store: Store) -> None:
         self._settings = settings
         self._store = store
-        self._context = multiprocessing.get_context("forkserver")
+        self._context = engine_processes()
         self._running: dict[int, _Worker] = {}
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,7 +59,6 @@ class LocalExecutor(Executor):
         os.set_blocking(self._wake_write, False)
 
     def start(self) -> None:
-        self._context.set_forkserver_preload([_WORKER_MODULE])
         self._thread = threading.Thread(target=self._loop, name="governor-dispatcher", daemon=True)
         self._thread.start()
 
