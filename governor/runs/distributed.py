@@ -227,13 +227,19 @@ def _reap_job(session: Session, job: Job, timing: Timing) -> None:
         service.add_log(session, run.id, f"{lost} before it started the run; queued again", level="WARNING")
         logger.warning("run %s: %s before it started the run; queued again", run.id, lost)
         return
+    start_again_or_fail(session, run, attempt, lost)
+
+
+def start_again_or_fail(session: Session, run: WorkflowRun, attempt: int, reason: str) -> None:
+    """A started run its worker can no longer go on with: queued again with a new job while the
+    workflow's ``worker_lost_retries`` allow (from the beginning, on any worker), else FAILED."""
     retries = _retries(session, run)
-    again = f"{lost}; starting it again (retry {attempt + 1} of {retries})"
+    again = f"{reason}; starting it again (retry {attempt + 1} of {retries})"
     if attempt < retries and service.requeue_run(session, run.id, again):
         enqueue_run(session, run.id, attempt + 1)
         logger.warning("run %s: %s", run.id, again)
-    elif service.fail_started_runs(session, lost, [run.id]):
-        logger.error("run %s: %s", run.id, lost)
+    elif service.fail_started_runs(session, reason, [run.id], run.job_id):
+        logger.error("run %s: %s", run.id, reason)
 
 
 def _fail_runs_without_job(session: Session) -> None:
@@ -422,10 +428,17 @@ class _Runtime:
                 process.join()
             keep.close()
         if shutdown:
-            message = f"the Governor worker {self.worker_id} stopped during the run; start the run again"
+            self._leave(run_id, job_id, int(context.job.task_kwargs.get("attempt", 0)))
         else:  # the engine ends its run itself; if it could not, the run ends here
-            message = f"the engine process of this run {_exit_reason(process.exitcode)}"
-        self._fail(run_id, job_id, message)
+            self._fail(run_id, job_id, f"the engine process of this run {_exit_reason(process.exitcode)}")
+
+    def _leave(self, run_id: int, job_id: int, attempt: int) -> None:
+        """This worker stops during the run: another worker starts it again if the workflow allows."""
+        with self.store.session() as session:
+            run = service.get_run(session, run_id)
+            if run.job_id == job_id and run.status in service.STARTED:
+                reason = f"the Governor worker {self.worker_id} stopped during the run"
+                start_again_or_fail(session, run, attempt, reason)
 
     def _watch(self, context: JobContext, run_id: int, process: multiprocessing.process.BaseProcess) -> bool:
         """Wait for the engine; pass on an abort as a stop. True if the worker shut down meanwhile."""

@@ -264,7 +264,7 @@ def test_a_worker_told_to_stop_mid_run_fails_its_run_after_a_grace_period_and_ex
     assert leaving.signal(signal.SIGTERM) == 0
     run = _runs(store, [run_id])[run_id]
     assert run.status == RunStatus.FAILED
-    assert run.error_message == f"the Governor worker {run.worker_id} stopped during the run; start the run again"
+    assert run.error_message == f"the Governor worker {run.worker_id} stopped during the run"
     wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in engines), 5, "an engine outlived its worker")
     assert cluster.workers() == []
     assert "Traceback" not in leaving.output()
@@ -299,3 +299,21 @@ def test_a_worker_whose_database_goes_away_for_a_while_goes_on_taking_runs(
     run_id = cluster.run(quick)
     wait_until(lambda: run_status(store, run_id) == RunStatus.COMPLETED, 60, "the worker took no new run")
     survivor.assert_alive()
+
+
+def test_a_worker_told_to_stop_mid_run_leaves_it_to_another_when_the_workflow_asks_for_retries(
+    cluster: Cluster, workflows: Workflows, store: Store
+) -> None:
+    retried = workflows.simple(keep_config(batch_size=1) + "worker_lost_retries: 1\n", slow=True)
+    cluster.serve()
+    leaving = cluster.worker("leaving")
+    run_id = cluster.run(retried)
+    wait_until(lambda: _running_with_progress(store, run_id), 60, "the slow run did not start")
+    assert leaving.signal(signal.SIGTERM) == 0
+    assert run_status(store, run_id) == RunStatus.QUEUED
+
+    cluster.worker("taking over")
+    wait_until(lambda: run_status(store, run_id) == RunStatus.COMPLETED, 120, "the run did not complete elsewhere")
+    logs = run_logs(store, run_id)
+    assert any("stopped during the run; starting it again (retry 1 of 1)" in line for line in logs)
+    assert sum(line.startswith("started on worker") for line in logs) == 2
