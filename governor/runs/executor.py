@@ -14,6 +14,8 @@ from multiprocessing.context import ForkServerContext
 
 from sqlalchemy.orm import Session
 
+from governor.engine.connectors import CONNECTOR_MODULES
+
 _ENGINE_MODULE = "governor.runs.worker"
 
 
@@ -21,7 +23,7 @@ def engine_processes() -> ForkServerContext:
     """Where both executors start a run's engine process: a fork server that has imported the
     engine already, started now, so that every run (the first one too) costs a fork."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([_ENGINE_MODULE])
+    context.set_forkserver_preload([_ENGINE_MODULE, *CONNECTOR_MODULES])
     forkserver.ensure_running()
     return context
 
