@@ -33,10 +33,20 @@ def is_date_like(kind: pa.DataType) -> bool:
     return pa.types.is_date32(kind) or pa.types.is_timestamp(kind) or is_text(kind)
 
 
-def require_columns(name: str, context: TransformContext, accepted: Callable[[pa.DataType], bool], what: str) -> None:
-    """Refuse, before any row is read, columns whose type the transformer cannot produce."""
+def require_columns(
+    name: str,
+    context: TransformContext,
+    accepted: Callable[[pa.DataType], bool],
+    what: str,
+    decimal_text: bool = False,
+) -> None:
+    """Refuse, before any row is read, columns whose type the transformer cannot produce.
+
+    ``decimal_text``: the transformer also takes SQL numerics read as their decimal text
+    (``ColumnContext.decimal_text``), which the Arrow type alone shows as strings.
+    """
     for column in context.columns:
-        if not accepted(column.type):
+        if not accepted(column.type) and not (decimal_text and column.decimal_text):
             raise SchemaError(f"{name} works on {what} columns; column {column.name!r} is {column.type}")
 
 

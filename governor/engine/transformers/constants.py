@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from governor.engine.errors import SchemaError
 from governor.engine.transformers import register
-from governor.engine.transformers.arrays import is_numeric, is_text
+from governor.engine.transformers.arrays import is_numeric, is_text, require_columns
 from governor.engine.transformers.base import TransformContext, Transformer
-from governor.engine.transformers.numbers import require_numbers
 
 
 @register
@@ -94,7 +93,7 @@ class ConstantNumeric(_ConstantTransformer):
     Params = NumericValue
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:
-        require_numbers(self.name, context, is_numeric, "numeric")
+        require_columns(self.name, context, is_numeric, "numeric", decimal_text=True)
         super().__init__(params, context)
 
     def scalar_for(self, kind: pa.DataType) -> pa.Scalar:

@@ -12,8 +12,6 @@ decimal text; NaN and infinities stay as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -35,12 +33,6 @@ from governor.engine.transformers.base import ColumnContext, TransformContext, T
 
 _DAY_US = 86_400_000_000
 _MAX_DECIMALS = 15  # past this many decimals a float64 no longer tells them apart
-
-
-def require_numbers(name: str, context: TransformContext, accepted: Callable[[pa.DataType], bool], what: str) -> None:
-    """``require_columns`` that also lets SQL numerics read as decimal text through."""
-    numbers = tuple(column for column in context.columns if not column.decimal_text)
-    require_columns(name, replace(context, columns=numbers), accepted, what)
 
 
 def _parse_decimal_text(name: str, column: pa.Array, spec: ColumnContext) -> pa.Array:
@@ -97,7 +89,8 @@ class Noising(Transformer):
 
     def __init__(self, params: BaseModel, context: TransformContext) -> None:
         super().__init__(params, context)
-        require_numbers(self.name, context, _noisable, "integer, float, decimal (up to 18 digits), date or timestamp")
+        what = "integer, float, decimal (up to 18 digits), date or timestamp"
+        require_columns(self.name, context, _noisable, what, decimal_text=True)
         self.key = stream_key(context.seed, self.name)
 
     def apply(self, columns: list[pa.Array]) -> list[pa.Array]:
